@@ -1,0 +1,43 @@
+# ABParts AI Assistant: the two commands of the quick start are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Debian packages the service and the tests use (installed when missing and running as root).
+APT_PACKAGES := redis-server espeak-ng ffmpeg chromium nginx prometheus shellcheck
+
+.PHONY: run test bench install system-deps lint typecheck clean
+
+$(STAMP): pyproject.toml
+	$(MAKE) system-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing Debian packages (run as root or install them):$$missing"; exit 1; fi; \
+	fi
+
+run: $(STAMP)
+	$(PY) -m server serve
+
+test: $(STAMP)
+	$(PY) -m pytest tests -q
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check server knowledge tests bench
+	$(VENV)/bin/mypy server knowledge
+
+clean:
+	rm -rf var tests/artifacts

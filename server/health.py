@@ -1,0 +1,54 @@
+"""Component health as shown by /health/ready."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable
+from enum import Enum
+
+
+class Status(str, Enum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentHealth:
+    name: str
+    status: Status
+    latency_ms: float | None = None
+    detail: str = ""
+    critical: bool = True  # an unhealthy critical component makes the replica not ready
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "status": self.status.value,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
+            "detail": self.detail,
+            "critical": self.critical,
+        }
+
+
+async def probe(
+    name: str, check: Callable[[], Awaitable[object]], *, critical: bool = True, slow_ms: float = 500.0
+) -> ComponentHealth:
+    """Run ``check``; healthy when fast, degraded when slow, unhealthy when it raises."""
+    started = time.perf_counter()
+    try:
+        await check()
+    except Exception as exc:  # reported, not swallowed: it becomes the component's status
+        return ComponentHealth(name, Status.UNHEALTHY, (time.perf_counter() - started) * 1000,
+                               f"{type(exc).__name__}: {exc}", critical)
+    latency = (time.perf_counter() - started) * 1000
+    status = Status.DEGRADED if latency > slow_ms else Status.HEALTHY
+    return ComponentHealth(name, status, latency, "slow" if status is Status.DEGRADED else "", critical)
+
+
+def overall(components: list[ComponentHealth]) -> Status:
+    if any(c.status is Status.UNHEALTHY and c.critical for c in components):
+        return Status.UNHEALTHY
+    if any(c.status is not Status.HEALTHY for c in components):
+        return Status.DEGRADED
+    return Status.HEALTHY

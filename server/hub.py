@@ -1,0 +1,315 @@
+"""The WebSocket endpoint: authenticate, resume, a receive loop and a send loop per connection.
+
+This is the only module that knows about WebSocket connections and disconnects. Answers are not
+tied to a connection: a turn runs as a task of this replica (``TurnRunner``) and publishes its frames
+to the session's Redis stream; every connection of that session, on any replica, follows the stream
+through ``Fanout``. A client that drops and comes back with ``last_seq`` gets exactly the frames it
+missed, then the live ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from .auth import Principal, TokenExpired, origin_allowed
+from .errors import AppError, AuthError
+from .fanout import Subscription
+from .observability import get_logger
+from .protocol import PROTOCOL_VERSION, Close, ProtocolError, dumps, parse_client_frame
+from .services import Services
+from .store import SessionRow
+
+log = get_logger("server.hub")
+
+
+class _SlowClient(Exception):
+    pass
+
+
+class Connection:
+    """One client socket: its send queue and the session it follows."""
+
+    def __init__(self, ws: WebSocket, services: Services) -> None:
+        self.ws = ws
+        self.services = services
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=services.settings.ws_send_queue_max)
+        self.principal: Principal | None = None
+        self.session: SessionRow | None = None
+        self.subscription: Subscription | None = None
+        self.slow = False
+        self.audio: bytearray | None = None
+        self.audio_meta: dict[str, Any] = {}
+        self.conn_id = uuid.uuid4().hex[:12]
+
+    def deliver(self, seq: int, frame: str) -> None:
+        """Called by Fanout for each session frame; never blocks."""
+        if self.slow:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # the client stopped reading: drop it rather than buffer without bound; it resumes from its last seq
+            self.slow = True
+            self.services.metrics.slow_clients.inc()
+            log.warning("hub.slow_client", conn_id=self.conn_id)
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+    def send_local(self, frame: dict[str, Any]) -> None:
+        """A connection-local frame (no seq): pong, ack, transcript, errors about this client's frames."""
+        self.services.metrics.frames_sent.labels(frame["type"]).inc()
+        if frame["type"] == "error":
+            self.services.metrics.protocol_errors.labels(frame["code"]).inc()
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(dumps(frame))
+
+
+class Hub:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.connections: set[Connection] = set()
+        self._sessions_here: dict[str, int] = {}
+
+    async def endpoint(self, ws: WebSocket) -> None:
+        settings = self.s.settings
+        metrics = self.s.metrics
+        await ws.accept()
+        conn = Connection(ws, self.s)
+        if not origin_allowed(settings, ws.headers.get("origin"), ws.headers.get("host")):
+            metrics.ws_connects.labels("origin_forbidden").inc()
+            await self._refuse(ws, "origin_forbidden", "this origin may not use the assistant", Close.ORIGIN_FORBIDDEN)
+            return
+        try:
+            hello = await self._receive_hello(ws)
+            await self._open_session(conn, hello)
+        except _Refused as refused:
+            metrics.ws_connects.labels(refused.code).inc()
+            await self._refuse(ws, refused.code, refused.message, refused.close)
+            return
+        except WebSocketDisconnect:
+            return
+        metrics.ws_connects.labels("ok").inc()
+        metrics.ws_connections.inc()
+        self.connections.add(conn)
+        sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")
+        try:
+            await self._receive_loop(conn)
+        except (WebSocketDisconnect, _SlowClient):
+            pass
+        finally:
+            self.connections.discard(conn)
+            metrics.ws_connections.dec()
+            if conn.subscription:
+                await self.s.fanout.unfollow(conn.subscription)
+            self._leave_session(conn)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+            if conn.slow and ws.client_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await ws.close(Close.TRY_AGAIN, "too far behind: reconnect and resume")
+
+    # -- opening
+    async def _receive_hello(self, ws: WebSocket) -> dict[str, Any]:
+        settings = self.s.settings
+        try:
+            message = await asyncio.wait_for(ws.receive(), timeout=settings.ws_hello_timeout_seconds)
+        except TimeoutError:
+            raise _Refused("hello_timeout", "send hello first", Close.HELLO_TIMEOUT) from None
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            raise _Refused("protocol_error", "the first frame must be a hello text frame", Close.PROTOCOL_ERROR)
+        if len(text.encode()) > settings.ws_max_frame_bytes:
+            raise _Refused("frame_too_large", "frame too large", Close.TOO_BIG)
+        try:
+            frame = parse_client_frame(text, max_text_chars=settings.message_max_chars)
+        except ProtocolError as exc:
+            raise _Refused(exc.code, exc.message, Close.PROTOCOL_ERROR) from exc
+        if frame["type"] != "hello":
+            raise _Refused("protocol_error", "the first frame must be hello", Close.PROTOCOL_ERROR)
+        return frame
+
+    async def _open_session(self, conn: Connection, hello: dict[str, Any]) -> None:
+        try:
+            principal = await self.s.verifier.verify(hello["token"])
+        except TokenExpired as exc:
+            raise _Refused(exc.code, exc.message, Close.TOKEN_EXPIRED) from exc
+        except AuthError as exc:
+            raise _Refused(exc.code, exc.message, Close.TOKEN_INVALID) from exc
+        conn.principal = principal
+        store, state = self.s.store, self.s.state
+        session_id = hello["session_id"]
+        resumed = False
+        if session_id:
+            session = await store.get_session(session_id)
+            if session is None or (session.user_id != principal.user_id and not principal.has_role("support")):
+                raise _Refused("session_unknown", "no such session for this user", Close.SESSION_UNKNOWN)
+            resumed = True
+        else:
+            machine_id = hello["machine_id"]
+            if machine_id and not principal.may_use_machine(machine_id):
+                machine_id = None
+            session = await store.create_session(uuid.uuid4().hex, principal.user_id, principal.name,
+                                                 hello["lang"] or principal.lang, machine_id)
+            await store.record_event("session_started", session_id=session.id, user_id=principal.user_id,
+                                     lang=session.lang)
+        conn.session = session
+        current = await state.seed_seq(session.id, session.last_seq)
+        after = hello["last_seq"] if hello["last_seq"] is not None else 0
+        after = min(after, current)
+        first = await state.first_seq(session.id)
+        history: list[dict[str, Any]] | None = None
+        if current > 0 and (first is None or after < first - 1):
+            # the frames the client misses are no longer in Redis: send the record from PostgreSQL instead
+            history = await store.history(session.id)
+            after = current
+        machine = await self.s.machine_context(session.machine_id) if session.machine_id else None
+        conn.send_local({
+            "type": "ready", "protocol": PROTOCOL_VERSION, "session_id": session.id, "last_seq": current,
+            "resumed": resumed, "lang": session.lang, "user": principal.public(), "machine": machine,
+            "limits": {"message_max_chars": self.s.settings.message_max_chars,
+                       "messages_per_minute": self.s.settings.messages_per_minute,
+                       "max_frame_bytes": self.s.settings.ws_max_frame_bytes},
+        })
+        if history is not None:
+            conn.send_local({"type": "history", "messages": history, "last_seq": current})
+        if resumed and after < current:
+            self.s.metrics.replayed_frames.inc(current - after)
+        conn.subscription = Subscription(session.id, after, conn.deliver)
+        await self.s.fanout.follow(conn.subscription)
+        self._sessions_here[session.id] = self._sessions_here.get(session.id, 0) + 1
+        self.s.metrics.active_sessions.set(len(self._sessions_here))
+        await self.s.turns.recover(session.id, session.lang)
+        log.info("hub.session_open", session_id=session.id, conn_id=conn.conn_id, resumed=resumed, after_seq=after)
+
+    def _leave_session(self, conn: Connection) -> None:
+        if conn.session is None:
+            return
+        sid = conn.session.id
+        left = self._sessions_here.get(sid, 0) - 1
+        if left <= 0:
+            self._sessions_here.pop(sid, None)
+        else:
+            self._sessions_here[sid] = left
+        self.s.metrics.active_sessions.set(len(self._sessions_here))
+
+    async def _refuse(self, ws: WebSocket, code: str, message: str, close: int) -> None:
+        self.s.metrics.protocol_errors.labels(code).inc()
+        with contextlib.suppress(Exception):
+            await ws.send_text(dumps({"type": "error", "code": code, "message": message}))
+            await ws.close(close, message[:120])
+
+    # -- loops
+    async def _send_loop(self, conn: Connection) -> None:
+        while True:
+            frame = await conn.queue.get()
+            if frame is None:
+                await conn.ws.close(Close.TRY_AGAIN, "too far behind: reconnect and resume")
+                return
+            await conn.ws.send_text(frame)
+
+    async def _receive_loop(self, conn: Connection) -> None:
+        settings = self.s.settings
+        while True:
+            message = await conn.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if conn.slow:
+                raise _SlowClient()
+            data = message.get("bytes")
+            if data is not None:
+                self._on_audio_bytes(conn, data)
+                continue
+            text = message.get("text") or ""
+            if len(text.encode()) > settings.ws_max_frame_bytes:
+                conn.send_local({"type": "error", "code": "frame_too_large",
+                                 "message": f"frames are limited to {settings.ws_max_frame_bytes} bytes"})
+                await asyncio.sleep(0.05)  # let the error frame go out first
+                await conn.ws.close(Close.TOO_BIG, "frame too large")
+                raise WebSocketDisconnect(Close.TOO_BIG)
+            try:
+                frame = parse_client_frame(text, max_text_chars=settings.message_max_chars)
+                self.s.metrics.frames_received.labels(frame["type"]).inc()
+                await self._dispatch(conn, frame)
+            except AppError as exc:
+                conn.send_local({"type": "error", "code": exc.code, "message": exc.message,
+                                 **({"client_id": frame_client_id(text)} if frame_client_id(text) else {})})
+
+    async def _dispatch(self, conn: Connection, frame: dict[str, Any]) -> None:
+        assert conn.session is not None and conn.principal is not None
+        kind = frame["type"]
+        if kind == "ping":
+            conn.send_local({"type": "pong", "ts": time.time()})
+        elif kind == "hello":
+            raise ProtocolError("hello was already received", code="protocol_error")
+        elif kind == "message":
+            result = await self.s.turns.submit(conn.session, conn.principal, frame)
+            conn.send_local({"type": "ack", **result})
+        elif kind == "cancel":
+            await self.s.turns.cancel(conn.session.id)
+        elif kind == "audio_start":
+            self._on_audio_start(conn, frame)
+        elif kind == "audio_end":
+            await self._on_audio_end(conn)
+        elif kind == "audio_cancel":
+            conn.audio = None
+        else:
+            await self.s.actions.handle(conn.session, conn.principal, frame)
+
+    # -- voice
+    def _on_audio_start(self, conn: Connection, frame: dict[str, Any]) -> None:
+        if self.s.transcriber is None:
+            raise AppError("speech transcription is not available on this server", code="voice_unavailable")
+        conn.audio = bytearray()
+        conn.audio_meta = frame
+
+    def _on_audio_bytes(self, conn: Connection, data: bytes) -> None:
+        if conn.audio is None:
+            conn.send_local({"type": "error", "code": "audio_not_started", "message": "send audio_start before audio bytes"})
+            return
+        if len(conn.audio) + len(data) > self.s.settings.ws_max_audio_bytes:
+            conn.audio = None
+            conn.send_local({"type": "error", "code": "audio_too_large",
+                             "message": f"recordings are limited to {self.s.settings.ws_max_audio_bytes} bytes"})
+            return
+        conn.audio.extend(data)
+
+    async def _on_audio_end(self, conn: Connection) -> None:
+        if conn.audio is None:
+            raise ProtocolError("audio_end without audio_start", code="audio_not_started")
+        audio, meta = bytes(conn.audio), conn.audio_meta
+        conn.audio = None
+        assert self.s.transcriber is not None and conn.session is not None
+        lang = meta.get("lang") or conn.session.lang
+        result = await self.s.transcriber.transcribe(audio, lang=lang, fmt=meta.get("format"))
+        conn.send_local({"type": "transcript", "text": result.text, "language": result.language,
+                         "duration": round(result.duration, 2)})
+
+
+def frame_client_id(text: str) -> str | None:
+    """The client_id of a (possibly invalid) message frame, so an error can name the message it refuses."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    cid = value.get("client_id") if isinstance(value, dict) else None
+    return cid if isinstance(cid, str) and len(cid) <= 100 else None
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str, close: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close = close

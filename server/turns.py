@@ -1,0 +1,211 @@
+"""Running turns: accept a question once, run the engine as a task of this replica, publish frames.
+
+A turn is independent of the connection that asked: it keeps running when the socket drops and its
+frames reach the client wherever it reconnects. A lease in Redis marks the running turn; if the
+replica dies, the next connection to the session finds the lease expired and closes the turn as
+failed, so a client never waits forever. ``cancel`` works from any replica (Redis pub/sub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from typing import Any
+
+from .auth import Principal
+from .conversation import DeltaEvent, DoneEvent, Event, StatusEvent, Turn
+from .errors import Conflict, RateLimited
+from .i18n import t
+from .observability import get_logger
+from .services import Services
+from .sessions import CONTROL_CHANNEL
+from .store import SessionRow
+
+log = get_logger("server.turns")
+
+LEASE_SECONDS = 15
+
+
+class TurnRunner:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # session_id -> (message_id, task)
+        self._control_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._control_task = asyncio.create_task(self._listen_control(), name="turns.control")
+
+    async def stop(self, drain_seconds: float) -> None:
+        """Let running answers finish (their clients follow them from other replicas), then cancel."""
+        tasks = [task for _, task in self.running.values()]
+        if tasks:
+            log.info("turns.draining", running=len(tasks), seconds=drain_seconds)
+            _, pending = await asyncio.wait(tasks, timeout=drain_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self._control_task:
+            self._control_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._control_task
+
+    async def submit(self, session: SessionRow, principal: Principal, frame: dict[str, Any]) -> dict[str, Any]:
+        s, state, store = self.s.settings, self.s.state, self.s.store
+        client_id = frame["client_id"]
+        message_id = uuid.uuid4().hex
+        earlier = await state.claim_client_id(session.id, client_id, message_id)
+        if earlier is not None:
+            self.s.metrics.duplicate_messages.inc()
+            return {"client_id": client_id, "message_id": earlier, "duplicate": True}
+        wait = await state.hit_rate_limit("msg", principal.user_id, s.messages_per_minute)
+        if wait is not None:
+            await state.redis.delete(f"abp:s:{session.id}:cid:{client_id}")  # the client may resend later
+            self.s.metrics.rate_limited.labels("messages").inc()
+            raise RateLimited(t("rate_limited", session.lang), retry_after=wait)
+        answer_id = uuid.uuid4().hex
+        if not await state.start_turn(session.id, answer_id, LEASE_SECONDS):
+            await state.redis.delete(f"abp:s:{session.id}:cid:{client_id}")
+            raise Conflict(t("busy_turn", session.lang), code="turn_in_progress")
+        try:
+            lang = frame["lang"] or session.lang
+            if not await store.insert_user_message(message_id, session.id, client_id, frame["text"], lang):
+                await state.end_turn(session.id)
+                self.s.metrics.duplicate_messages.inc()
+                return {"client_id": client_id, "message_id": message_id, "duplicate": True}
+            await state.publish(session.id, {"type": "user_message", "message_id": message_id,
+                                             "client_id": client_id, "text": frame["text"], "lang": lang})
+            await store.insert_assistant_message(answer_id, session.id, message_id, lang)
+        except BaseException:
+            await state.end_turn(session.id)
+            raise
+        received = time.perf_counter()
+        task = asyncio.create_task(self._run(session, principal, message_id, answer_id, frame["text"], lang, received),
+                                   name=f"turn.{answer_id}")
+        self.running[session.id] = (answer_id, task)
+        task.add_done_callback(lambda _t, sid=session.id: self.running.pop(sid, None))
+        return {"client_id": client_id, "message_id": message_id, "duplicate": False}
+
+    async def cancel(self, session_id: str) -> None:
+        if session_id in self.running:
+            self.running[session_id][1].cancel()
+        else:
+            await self.s.state.send_control({"cancel": session_id})
+
+    async def _listen_control(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                pubsub = self.s.state.redis.pubsub()
+                await pubsub.subscribe(CONTROL_CHANNEL)
+                backoff = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    data = json.loads(message["data"])
+                    sid = data.get("cancel")
+                    if sid and sid in self.running:
+                        self.running[sid][1].cancel()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.s.metrics.redis_errors.labels("control").inc()
+                log.error("turns.control_failed", error=type(exc).__name__, retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    async def recover(self, session_id: str, lang: str) -> None:
+        """Close a turn whose replica vanished (its lease expired without a done frame)."""
+        rows = await self.s.db.fetch(
+            "SELECT id FROM messages WHERE session_id = $1 AND status = 'streaming'", session_id)
+        if not rows or await self.s.state.running_turn(session_id):
+            return
+        for row in rows:
+            result = await self.s.db.execute(
+                "UPDATE messages SET status = 'failed', error_code = 'interrupted', completed_at = now()"
+                " WHERE id = $1 AND status = 'streaming'", row["id"])
+            if result.endswith(" 1"):
+                await self.s.state.publish(session_id, {
+                    "type": "done", "message_id": row["id"], "status": "failed", "mode": "llm",
+                    "citations": [], "usage": {}, "error_code": "interrupted"})
+                log.warning("turns.recovered", session_id=session_id, message_id=row["id"])
+
+    async def _run(self, session: SessionRow, principal: Principal, question_id: str, answer_id: str, text: str,
+                   lang: str, received: float) -> None:
+        s, m, state = self.s, self.s.metrics, self.s.state
+        parts: list[str] = []
+        done: DoneEvent | None = None
+        first_text_at: float | None = None
+        renewed = time.monotonic()
+        history = [h for h in await s.store.history(session.id, limit=20) if h["id"] not in (question_id, answer_id)]
+        machine = await s.machine_context(session.machine_id) if session.machine_id else None
+        turn = Turn(session.id, answer_id, text, lang, [{"role": h["role"], "text": h["text"]} for h in history],
+                    machine)
+        try:
+            async with contextlib.aclosing(s.engine.run(turn)) as events:
+                async for event in events:
+                    await self._publish_event(session.id, answer_id, event)
+                    if isinstance(event, DeltaEvent):
+                        parts.append(event.text)
+                        m.tokens_streamed.inc()
+                        if first_text_at is None:
+                            first_text_at = time.perf_counter()
+                            m.ttft.observe(first_text_at - received)
+                            s.engine.observe_first_text(first_text_at - received)
+                    elif isinstance(event, DoneEvent):
+                        done = event
+                    if time.monotonic() - renewed > LEASE_SECONDS / 3:
+                        await state.renew_turn(session.id, LEASE_SECONDS)
+                        renewed = time.monotonic()
+            status = done.status if done else "failed"
+            await self._finish(session, principal, answer_id, "".join(parts), status, done, received)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._finish(session, principal, answer_id, "".join(parts), "cancelled", done, received))
+            raise
+        except Exception as exc:
+            log.exception("turns.failed", session_id=session.id, message_id=answer_id, error=type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await state.publish(session.id, {"type": "error", "code": "internal_error", "message_id": answer_id,
+                                                 "message": t("internal_error", lang)})
+            with contextlib.suppress(Exception):
+                await self._finish(session, principal, answer_id, "".join(parts), "failed", done, received,
+                                   error_code="internal_error")
+
+    async def _publish_event(self, session_id: str, answer_id: str, event: Event) -> None:
+        if isinstance(event, DeltaEvent):
+            frame: dict[str, Any] = {"type": "delta", "message_id": answer_id, "text": event.text}
+        elif isinstance(event, StatusEvent):
+            frame = {"type": "status", "message_id": answer_id, "state": event.state, "eta_ms": event.eta_ms}
+        else:
+            return  # done is published by _finish, after the record is written
+        await self.s.state.publish(session_id, frame)
+        self.s.metrics.frames_sent.labels(frame["type"]).inc()
+
+    async def _finish(self, session: SessionRow, principal: Principal, answer_id: str, text: str, status: str,
+                      done: DoneEvent | None, received: float, error_code: str | None = None) -> None:
+        s = self.s
+        usage = done.usage if done else {}
+        mode = done.mode if done else "llm"
+        citations = done.citations if done else []
+        error_code = error_code or (done.error_code if done else None)
+        await s.store.finish_message(answer_id, text=text, status=status, mode=mode, citations=citations, steps=[],
+                                     model=usage.get("model"), prompt_tokens=usage.get("prompt_tokens"),
+                                     completion_tokens=usage.get("completion_tokens"), cost_usd=usage.get("cost_usd"),
+                                     error_code=error_code)
+        seq, _ = await s.state.publish(session.id, {
+            "type": "done", "message_id": answer_id, "status": status, "mode": mode, "citations": citations,
+            "usage": usage, **({"error_code": error_code} if error_code else {})})
+        s.metrics.frames_sent.labels("done").inc()
+        await s.store.update_session(session.id, last_seq=seq)
+        await s.state.end_turn(session.id)
+        s.metrics.turns.labels(mode, status).inc()
+        s.metrics.turn_duration.observe(time.perf_counter() - received)
+        await s.store.record_event("turn", session_id=session.id, message_id=answer_id, user_id=principal.user_id,
+                                   lang=session.lang, data={"status": status, "mode": mode,
+                                                            "citations": len(citations), **usage})
+        log.info("turns.done", session_id=session.id, message_id=answer_id, status=status, mode=mode,
+                 chars=len(text), seconds=round(time.perf_counter() - received, 3))
