@@ -378,7 +378,7 @@ class Transcriber:
             language = self._detect(samples)
         segments, _info = self._model.transcribe(
             samples, language=language, task="transcribe", beam_size=self._beam_size,
-            temperature=0.0, vad_filter=True, condition_on_previous_text=False, without_timestamps=True,
+            temperature=0.0, vad_filter=True, condition_on_previous_text=False,
         )
         texts: list[str] = []
         for segment in segments:  # a generator: each step decodes one 30 s window

@@ -1,0 +1,126 @@
+"""Shared fixtures: real PostgreSQL (pgvector), real Redis, the scripted LLM provider, real servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from server.auth import mint_token
+from server.db import migrate, open_pool
+from server.embedded import embedded_postgres, embedded_redis
+from server.settings import Settings
+from tests.support.scripted_llm import ScriptedLLM, ThreadedServer
+from tests.support.servers import running_server as _running_server
+
+TEST_SECRET = "test-secret-for-the-suite-0123456789"
+TEMPLATE_DB = "abparts_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Embedded PostgreSQL 18 + pgvector for the whole run; yields the DSN of its template database."""
+    directory = tmp_path_factory.mktemp("pg") / "data"
+    with embedded_postgres(directory, database=TEMPLATE_DB, cleanup="delete") as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+async def _migrated_template(pg_server: str) -> str:
+    pool = await open_pool(pg_server, min_size=1, max_size=2)
+    try:
+        await migrate(pool)
+    finally:
+        await pool.close()
+    return pg_server
+
+
+@pytest.fixture
+async def database_url(_migrated_template: str) -> str:
+    """A fresh database with every migration applied (cloned from a migrated template)."""
+    name = "t_" + uuid.uuid4().hex[:16]
+    conn = await asyncpg.connect(_migrated_template.replace(f"/{TEMPLATE_DB}?", "/postgres?"))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+    return _migrated_template.replace(f"/{TEMPLATE_DB}?", f"/{name}?")
+
+
+@pytest.fixture
+async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await open_pool(database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with embedded_redis(tmp_path_factory.mktemp("redis"), persist=False) as url:
+        yield url
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+class LLMServer:
+    def __init__(self, llm: ScriptedLLM, url: str) -> None:
+        self.llm = llm
+        self.url = url
+        self.base_url = url + "/v1"
+
+
+@pytest.fixture(scope="session")
+def _llm_session() -> Iterator[LLMServer]:
+    llm = ScriptedLLM()
+    with ThreadedServer(llm.app()) as server:
+        yield LLMServer(llm, server.url)
+
+
+@pytest.fixture
+def llm_server(_llm_session: LLMServer) -> LLMServer:
+    """The scripted OpenAI-compatible provider, with an empty script and request log."""
+    _llm_session.llm.reset()
+    return _llm_session
+
+
+@pytest.fixture
+def settings_factory(database_url: str, redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a test server: fresh database, shared Redis, test secret, quiet defaults."""
+
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = dict(
+            database_url=database_url, redis_url=redis_url, data_dir=tmp_path / "data", jwt_secret=TEST_SECRET,
+            port=0, kb_seed_samples=False, voice_enabled=False, log_level="info", shutdown_drain_seconds=5.0,
+        )
+        base.update(overrides)
+        return Settings(**base)
+
+    return make
+
+
+@pytest.fixture
+def running_server() -> Callable[..., Any]:
+    """``async with running_server(settings) as srv:`` a real uvicorn subprocess (srv.url, srv.ws_url)."""
+    return _running_server
+
+
+@pytest.fixture
+def make_token() -> Callable[..., str]:
+    def make(user: str | None = None, *, role: str = "operator", lang: str = "en",
+             machines: list[str] | None = None, ttl: int = 3600, secret: str = TEST_SECRET, name: str = "") -> str:
+        user = user or "u-" + uuid.uuid4().hex[:8]
+        return mint_token(Settings(jwt_secret=secret), user_id=user, name=name or user, role=role, lang=lang,
+                          machines=machines or [], ttl_seconds=ttl)
+
+    return make

@@ -1,0 +1,79 @@
+"""A small protocol client over the real ``websockets`` library, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+
+class ChatClient:
+    def __init__(self, ws_url: str, token: str, *, origin: str | None = None) -> None:
+        self.ws_url = ws_url
+        self.token = token
+        self.origin = origin
+        self.ws: ClientConnection | None = None
+        self.session_id: str | None = None
+        self.last_seq = 0
+        self.frames: list[dict[str, Any]] = []  # every frame received, in order
+        self.ready: dict[str, Any] | None = None
+
+    async def connect(self, *, session_id: str | None = None, last_seq: int | None = None, **hello: Any) -> dict[str, Any]:
+        self.ws = await websockets.connect(self.ws_url, origin=self.origin, max_size=2**22)  # type: ignore[arg-type]
+        await self.send({"type": "hello", "v": 1, "token": self.token, "session_id": session_id, "last_seq": last_seq, **hello})
+        ready = await self.recv()
+        if ready["type"] != "ready":
+            raise AssertionError(f"expected ready, got {ready}")
+        self.ready = ready
+        self.session_id = ready["session_id"]
+        return ready
+
+    async def resume(self) -> dict[str, Any]:
+        return await self.connect(session_id=self.session_id, last_seq=self.last_seq)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps(frame))
+
+    async def ask(self, text: str, client_id: str | None = None, **extra: Any) -> str:
+        client_id = client_id or uuid.uuid4().hex
+        await self.send({"type": "message", "client_id": client_id, "text": text, **extra})
+        return client_id
+
+    async def recv(self, timeout: float = 20) -> dict[str, Any]:
+        assert self.ws is not None
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        frame = json.loads(raw)
+        self.frames.append(frame)
+        if "seq" in frame and frame["seq"] is not None:
+            if frame["seq"] != self.last_seq + 1 and self.last_seq:
+                raise AssertionError(f"seq gap or duplicate: got {frame['seq']} after {self.last_seq}")
+            self.last_seq = frame["seq"]
+        return frame
+
+    async def until(self, kind: str, timeout: float = 20, **match: Any) -> dict[str, Any]:
+        """Receive until a frame of ``kind`` (matching ``match``) arrives; returns it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.recv(max(0.05, deadline - loop.time()))
+            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                return frame
+
+    def answer_text(self, message_id: str) -> str:
+        return "".join(f["text"] for f in self.frames if f["type"] == "delta" and f["message_id"] == message_id)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+            self.ws = None
+
+    async def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake (a network cut)."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+            self.ws = None
