@@ -10,12 +10,13 @@ missed, then the live ones.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 import uuid
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .auth import Principal, TokenExpired, origin_allowed
 from .errors import AppError, AuthError
@@ -28,47 +29,53 @@ from .store import SessionRow
 log = get_logger("server.hub")
 
 
-class _SlowClient(Exception):
-    pass
-
-
 class Connection:
-    """One client socket: its send queue and the session it follows."""
+    """One client socket: a bounded outbox and the session it follows.
+
+    Session frames are pushed by Fanout while the outbox has room. When it is full (the client reads
+    slower than the answer streams) the connection falls *behind*: pushes are dropped and the send loop
+    pulls the frames it has not written yet from the session's Redis stream, at the client's pace. So a
+    slow or stalled client costs a bounded outbox, never an unbounded buffer, and still gets every frame
+    exactly once, in order. A client that stops reading entirely is closed by the keepalive.
+    """
 
     def __init__(self, ws: WebSocket, services: Services) -> None:
         self.ws = ws
         self.services = services
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=services.settings.ws_send_queue_max)
+        self.limit = services.settings.ws_send_queue_max
+        self.outbox: collections.deque[tuple[int | None, str]] = collections.deque()
+        self.wake = asyncio.Event()
+        self.behind = False
+        self.pushed_seq = 0  # highest session seq put into the outbox
+        self.written_seq = 0  # highest session seq written to the socket
         self.principal: Principal | None = None
         self.session: SessionRow | None = None
         self.subscription: Subscription | None = None
-        self.slow = False
         self.audio: bytearray | None = None
         self.audio_meta: dict[str, Any] = {}
         self.conn_id = uuid.uuid4().hex[:12]
 
     def deliver(self, seq: int, frame: str) -> None:
         """Called by Fanout for each session frame; never blocks."""
-        if self.slow:
+        if self.behind or seq <= self.pushed_seq:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            # the client stopped reading: drop it rather than buffer without bound; it resumes from its last seq
-            self.slow = True
+        if sum(1 for s, _ in self.outbox if s is not None) >= self.limit:
+            self.behind = True
             self.services.metrics.slow_clients.inc()
-            log.warning("hub.slow_client", conn_id=self.conn_id)
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+            log.warning("hub.client_behind", conn_id=self.conn_id, seq=seq)
+            self.wake.set()
+            return
+        self.pushed_seq = seq
+        self.outbox.append((seq, frame))
+        self.wake.set()
 
     def send_local(self, frame: dict[str, Any]) -> None:
-        """A connection-local frame (no seq): pong, ack, transcript, errors about this client's frames."""
+        """A connection-local frame (no seq): ready, pong, ack, transcript, errors about this client's frames."""
         self.services.metrics.frames_sent.labels(frame["type"]).inc()
         if frame["type"] == "error":
             self.services.metrics.protocol_errors.labels(frame["code"]).inc()
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(dumps(frame))
+        self.outbox.append((None, dumps(frame)))
+        self.wake.set()
 
 
 class Hub:
@@ -76,6 +83,7 @@ class Hub:
         self.s = services
         self.connections: set[Connection] = set()
         self._sessions_here: dict[str, int] = {}
+        self._write_timeout = max(2.0, 2 * services.settings.ws_ping_interval_seconds)
 
     async def endpoint(self, ws: WebSocket) -> None:
         settings = self.s.settings
@@ -99,22 +107,20 @@ class Hub:
         metrics.ws_connections.inc()
         self.connections.add(conn)
         sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")
+        receiver = asyncio.create_task(self._receive_loop(conn), name=f"ws.recv.{conn.conn_id}")
         try:
-            await self._receive_loop(conn)
-        except (WebSocketDisconnect, _SlowClient):
-            pass
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.connections.discard(conn)
             metrics.ws_connections.dec()
             if conn.subscription:
                 await self.s.fanout.unfollow(conn.subscription)
             self._leave_session(conn)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
-            if conn.slow and ws.client_state == WebSocketState.CONNECTED:
-                with contextlib.suppress(Exception):
-                    await ws.close(Close.TRY_AGAIN, "too far behind: reconnect and resume")
+            for task in (sender, receiver):
+                task.cancel()
+            for task in (sender, receiver):
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                    await task
 
     # -- opening
     async def _receive_hello(self, ws: WebSocket) -> dict[str, Any]:
@@ -184,6 +190,7 @@ class Hub:
             conn.send_local({"type": "history", "messages": history, "last_seq": current})
         if resumed and after < current:
             self.s.metrics.replayed_frames.inc(current - after)
+        conn.pushed_seq = conn.written_seq = after
         conn.subscription = Subscription(session.id, after, conn.deliver)
         await self.s.fanout.follow(conn.subscription)
         self._sessions_here[session.id] = self._sessions_here.get(session.id, 0) + 1
@@ -210,12 +217,52 @@ class Hub:
 
     # -- loops
     async def _send_loop(self, conn: Connection) -> None:
+        assert conn.session is not None
+        sid = conn.session.id
         while True:
-            frame = await conn.queue.get()
-            if frame is None:
+            await conn.wake.wait()
+            conn.wake.clear()
+            while conn.outbox:
+                seq, frame = conn.outbox.popleft()
+                if seq is not None:
+                    if seq <= conn.written_seq:
+                        continue
+                    conn.written_seq = seq
+                await self._write(conn, frame)
+            if conn.behind:
+                await self._catch_up(conn, sid)
+
+    async def _write(self, conn: Connection, frame: str) -> None:
+        """Write one frame; a client that accepts nothing for two keepalive intervals is gone."""
+        try:
+            await asyncio.wait_for(conn.ws.send_text(frame), self._write_timeout)
+        except TimeoutError:
+            self.s.metrics.protocol_errors.labels("write_timeout").inc()
+            log.warning("hub.write_timeout", conn_id=conn.conn_id)
+            raise WebSocketDisconnect(Close.GOING_AWAY) from None
+
+    async def _catch_up(self, conn: Connection, sid: str) -> None:
+        """Pull what the client missed from Redis, at the pace the socket accepts, then resume pushes."""
+        state = self.s.state
+        while True:
+            first = await state.first_seq(sid)
+            if first is not None and conn.written_seq < first - 1:
+                # even Redis no longer has what this client needs: make it resume (it gets the history)
                 await conn.ws.close(Close.TRY_AGAIN, "too far behind: reconnect and resume")
-                return
-            await conn.ws.send_text(frame)
+                raise WebSocketDisconnect(Close.TRY_AGAIN)
+            frames = await state.replay(sid, conn.written_seq, count=100, limit=100)
+            for seq, frame in frames:
+                conn.written_seq = seq
+                await self._write(conn, frame)
+            if len(frames) < 100:
+                break
+        # switch back to pushes, then pull once more: frames published in between are not lost
+        conn.pushed_seq = conn.written_seq
+        conn.behind = False
+        for seq, frame in await state.replay(sid, conn.written_seq, count=100, limit=100):
+            conn.written_seq = seq
+            await self._write(conn, frame)
+        conn.pushed_seq = max(conn.pushed_seq, conn.written_seq)
 
     async def _receive_loop(self, conn: Connection) -> None:
         settings = self.s.settings
@@ -223,8 +270,6 @@ class Hub:
             message = await conn.ws.receive()
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
-            if conn.slow:
-                raise _SlowClient()
             data = message.get("bytes")
             if data is not None:
                 self._on_audio_bytes(conn, data)

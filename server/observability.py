@@ -65,7 +65,7 @@ class Metrics:
         self.frames_received = Counter(p + "ws_frames_received_total", "Frames received from clients", ["type"], registry=r)
         self.protocol_errors = Counter(p + "ws_errors_total", "Error frames sent, by code", ["code"], registry=r)
         self.replayed_frames = Counter(p + "replayed_frames_total", "Frames replayed on resume", registry=r)
-        self.slow_clients = Counter(p + "ws_slow_clients_total", "Connections closed because the client did not read", registry=r)
+        self.slow_clients = Counter(p + "ws_slow_clients_total", "Times a connection fell behind its stream and was served from Redis at its own pace", registry=r)
         # Turns
         self.turns = Counter(p + "turns_total", "Answered questions by mode and status", ["mode", "status"], registry=r)
         self.ttft = Histogram(p + "time_to_first_token_seconds", "Question received to first answer text sent", buckets=LATENCY_BUCKETS, registry=r)

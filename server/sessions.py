@@ -69,8 +69,9 @@ class SessionState:
                                            args=[body, self.max_frames, self.ttl])
         return int(seq), encoded.decode() if isinstance(encoded, bytes) else encoded
 
-    async def replay(self, session_id: str, after_seq: int, *, count: int = 1000) -> list[tuple[int, str]]:
-        """Frames with seq > after_seq still in the stream (oldest first)."""
+    async def replay(self, session_id: str, after_seq: int, *, count: int = 1000,
+                     limit: int | None = None) -> list[tuple[int, str]]:
+        """Frames with seq > after_seq still in the stream (oldest first), at most ``limit``."""
         out: list[tuple[int, str]] = []
         start = f"({after_seq}-1" if after_seq > 0 else "-"
         while True:
@@ -78,7 +79,7 @@ class SessionState:
             for entry_id, fields in entries:
                 seq = int(entry_id.split(b"-")[0])
                 out.append((seq, fields[b"f"].decode()))
-            if len(entries) < count:
+            if len(entries) < count or (limit is not None and len(out) >= limit):
                 return out
             start = f"({entries[-1][0].decode()}"
 

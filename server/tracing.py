@@ -80,16 +80,30 @@ def _instrument_clients(provider: TracerProvider) -> None:
     except ImportError as exc:  # optional extras missing: traces still work, without DB/Redis spans
         logger.warning("tracing.instrumentation_missing", error=str(exc))
         return
-    # These patch the client libraries process-wide (that is how they work); instrument once.
+    # These patch the client libraries process-wide (that is how they work): the newest provider wins,
+    # and shutdown_tracing removes the patches again.
     for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=provider)
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+        instrumentor.instrument(tracer_provider=provider)
+
+
+def _uninstrument_clients() -> None:
+    try:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+    except ImportError:
+        return
+    for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
 
 
 def shutdown_tracing(provider: TracerProvider | None) -> None:
     """Flush pending spans and stop the exporter (the app lifespan's shutdown). ``None`` is a no-op."""
     if provider is None:
         return
+    _uninstrument_clients()
     try:
         provider.force_flush(timeout_millis=5000)
     finally:

@@ -57,15 +57,14 @@ class TurnRunner:
         s, state, store = self.s.settings, self.s.state, self.s.store
         client_id = frame["client_id"]
         message_id = uuid.uuid4().hex
+        wait = await state.hit_rate_limit("msg", principal.user_id, s.messages_per_minute)
+        if wait is not None:
+            self.s.metrics.rate_limited.labels("messages").inc()
+            raise RateLimited(t("rate_limited", session.lang), retry_after=wait)
         earlier = await state.claim_client_id(session.id, client_id, message_id)
         if earlier is not None:
             self.s.metrics.duplicate_messages.inc()
             return {"client_id": client_id, "message_id": earlier, "duplicate": True}
-        wait = await state.hit_rate_limit("msg", principal.user_id, s.messages_per_minute)
-        if wait is not None:
-            await state.redis.delete(f"abp:s:{session.id}:cid:{client_id}")  # the client may resend later
-            self.s.metrics.rate_limited.labels("messages").inc()
-            raise RateLimited(t("rate_limited", session.lang), retry_after=wait)
         answer_id = uuid.uuid4().hex
         if not await state.start_turn(session.id, answer_id, LEASE_SECONDS):
             await state.redis.delete(f"abp:s:{session.id}:cid:{client_id}")
@@ -196,12 +195,12 @@ class TurnRunner:
                                      model=usage.get("model"), prompt_tokens=usage.get("prompt_tokens"),
                                      completion_tokens=usage.get("completion_tokens"), cost_usd=usage.get("cost_usd"),
                                      error_code=error_code)
+        await s.state.end_turn(session.id)  # before done: a client may ask again as soon as it sees done
         seq, _ = await s.state.publish(session.id, {
             "type": "done", "message_id": answer_id, "status": status, "mode": mode, "citations": citations,
             "usage": usage, **({"error_code": error_code} if error_code else {})})
         s.metrics.frames_sent.labels("done").inc()
         await s.store.update_session(session.id, last_seq=seq)
-        await s.state.end_turn(session.id)
         s.metrics.turns.labels(mode, status).inc()
         s.metrics.turn_duration.observe(time.perf_counter() - received)
         await s.store.record_event("turn", session_id=session.id, message_id=answer_id, user_id=principal.user_id,

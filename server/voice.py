@@ -16,49 +16,36 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import gc
-import io
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
-from server.errors import AppError, BadRequest, BusyError, PayloadTooLarge, UnsupportedMedia
+from server.errors import AppError, BadRequest, BusyError, PayloadTooLarge
 from server.health import ComponentHealth, Status
 from server.observability import Metrics, get_logger
+from server.voice_audio import (
+    SAMPLE_RATE,
+    SILENCE_PEAK,
+    DecodeCancelled,
+    VoiceLimits,
+    decode,
+    normalize_format,
+)
 from server.voice_text import correct_codes
 from server.whisper_model import ModelError, resolve_model
 
 logger = get_logger("server.voice")
 
-SAMPLE_RATE = 16_000
 # The six languages of the service, as Whisper codes (Whisper writes Norwegian as "no").
 LANGUAGES = ("en", "el", "ar", "es", "tr", "no")
 _LANGUAGE_ALIASES = {"nb": "no", "nn": "no", "nob": "no", "nno": "no", "gr": "el", "ell": "el", "ara": "ar",
                      "eng": "en", "spa": "es", "tur": "tr", "nor": "no"}
 # During detection these fold into Norwegian: Whisper base often hears Norwegian as Nynorsk or Danish.
 _DETECTION_FOLD = {"nn": "no", "da": "no"}
-# Declared formats (WebSocket ``format``, HTTP content type or file suffix) -> container family.
-_FORMATS = {"webm": "webm", "weba": "webm", "mkv": "webm", "wav": "wav", "wave": "wav", "x-wav": "wav",
-            "ogg": "ogg", "oga": "ogg", "opus": "ogg", "mp3": "mp3", "mpeg": "mp3", "mpga": "mp3",
-            "m4a": "m4a", "mp4": "m4a", "x-m4a": "m4a", "aac": "m4a"}
-# PyAV container names -> family; anything else (images, video-only, text) is unsupported.
-_CONTAINERS = {"matroska,webm": "webm", "wav": "wav", "ogg": "ogg", "mp3": "mp3",
-               "mov,mp4,m4a,3gp,3g2,mj2": "m4a"}
-_SILENCE_PEAK = 0.003  # about -50 dBFS: below this nothing audible was recorded
-
-
-@dataclasses.dataclass(frozen=True)
-class VoiceLimits:
-    """What one recording may be."""
-
-    max_bytes: int = 10_000_000
-    max_seconds: float = 120.0
-    min_seconds: float = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,83 +68,6 @@ def normalize_language(lang: str | None) -> str | None:
         raise BadRequest(f"language {lang!r} is not supported; use one of {', '.join(LANGUAGES)}",
                          code="language_unsupported")
     return code
-
-
-def normalize_format(fmt: str | None) -> str | None:
-    """The container family for a declared format or MIME type; None = sniff it from the bytes."""
-    if fmt is None or not fmt.strip():
-        return None
-    value = fmt.strip().lower().split(";")[0].strip()
-    if value in ("application/octet-stream", "binary/octet-stream"):
-        return None
-    kind, _, sub = value.rpartition("/")
-    if kind and kind not in ("audio", "video"):
-        raise UnsupportedMedia(f"{fmt!r} is not audio", code="audio_unsupported")
-    family = _FORMATS.get(sub.lstrip("."))
-    if family is None:
-        raise UnsupportedMedia(f"audio format {fmt!r} is not supported; send webm/opus, wav, ogg, mp3 or m4a",
-                               code="audio_unsupported")
-    return family
-
-
-class _Cancelled(Exception):
-    """The caller went away; the worker stops early."""
-
-
-def decode(data: bytes, limits: VoiceLimits, cancelled: threading.Event | None = None) -> np.ndarray:
-    """Decode ``data`` to 16 kHz mono float32, enforcing the duration limit while decoding."""
-    try:
-        container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
-    except av.error.FFmpegError as exc:
-        raise BadRequest("the audio could not be read (corrupt or not audio)", code="audio_corrupt") from exc
-    max_samples = int(limits.max_seconds * SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
-    total = bad_frames = 0
-    with container:
-        if _CONTAINERS.get(container.format.name) is None or not container.streams.audio:
-            raise UnsupportedMedia(f"{container.format.long_name or container.format.name} is not a supported "
-                                   "audio format; send webm/opus, wav, ogg, mp3 or m4a", code="audio_unsupported")
-        if container.duration and container.duration / 1e6 > limits.max_seconds + 1:
-            raise _too_long(limits)
-        resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-        frames = container.decode(audio=0)
-        while True:
-            if cancelled is not None and cancelled.is_set():
-                raise _Cancelled()
-            try:
-                frame: Any = next(frames)
-            except StopIteration:
-                frame = None
-            except av.error.InvalidDataError:
-                bad_frames += 1  # skip a damaged packet, like ffmpeg does
-                if bad_frames > 50:
-                    break
-                continue
-            except av.error.FFmpegError as exc:
-                if not chunks:
-                    raise BadRequest("the audio stream could not be decoded", code="audio_corrupt") from exc
-                break  # truncated upload: keep what decoded
-            if frame is not None:
-                frame.pts = None
-            for out in resampler.resample(frame):
-                array = out.to_ndarray().reshape(-1)
-                total += array.size
-                if total > max_samples:
-                    raise _too_long(limits)
-                chunks.append(array)
-            if frame is None:
-                break
-        del resampler
-    gc.collect()  # PyAV resamplers hold native buffers until collected (faster-whisper issue 390)
-    if not chunks:
-        if bad_frames:
-            raise BadRequest("the audio stream could not be decoded", code="audio_corrupt")
-        raise BadRequest("the recording contains no audio", code="audio_empty")
-    return np.concatenate(chunks).astype(np.float32) / 32768.0
-
-
-def _too_long(limits: VoiceLimits) -> PayloadTooLarge:
-    return PayloadTooLarge(f"recordings may be at most {limits.max_seconds:g} seconds", code="audio_too_long")
 
 
 @dataclasses.dataclass(eq=False)
@@ -217,6 +127,14 @@ class Transcriber:
         # A failure is logged, counted and shown by health(); retrieve it so asyncio does not warn too.
         self._loading.add_done_callback(lambda f: f.cancelled() or f.exception())
         return self
+
+    async def start(self) -> None:
+        """Start the worker pool and begin loading the model in the background (the app lifespan calls this)."""
+        await self.__aenter__()
+
+    async def aclose(self) -> None:
+        """Stop: running transcriptions stop at their next segment, queued ones are dropped."""
+        await self.__aexit__(None, None, None)
 
     async def __aexit__(self, *exc: object) -> None:
         with self._lock:
@@ -305,6 +223,11 @@ class Transcriber:
         finally:
             self.metrics.transcriptions.labels(outcome=outcome).inc()
 
+    def count_rejection(self, exc: AppError) -> None:
+        """Count a recording refused before it reached :meth:`transcribe` (an oversized HTTP body)."""
+        self.metrics.voice_failures.labels(code=exc.code).inc()
+        self.metrics.transcriptions.labels(outcome="rejected").inc()
+
     def _admit(self) -> _Job:
         with self._lock:
             if self._admitted >= self.workers + self.queue_max:
@@ -341,7 +264,7 @@ class Transcriber:
         future.add_done_callback(lambda _f: self._release(job))
         try:
             transcript = await asyncio.wrap_future(future)
-        except _Cancelled as exc:  # the service is stopping
+        except DecodeCancelled as exc:  # the service is stopping
             raise ModelError("speech recognition stopped", code="voice_unavailable") from exc
         processing = time.perf_counter() - job.started
         self.metrics.audio_seconds.inc(transcript.duration)
@@ -357,7 +280,7 @@ class Transcriber:
         """Runs in a worker thread; foreign errors become AppError here, at the boundary."""
         try:
             return self._transcribe_sync(job, audio, language, partial)
-        except (AppError, _Cancelled):
+        except (AppError, DecodeCancelled):
             raise
         except Exception as exc:
             logger.error("voice.failed", error=f"{type(exc).__name__}: {exc}")
@@ -372,10 +295,12 @@ class Transcriber:
         duration = samples.size / SAMPLE_RATE
         if duration < self.limits.min_seconds:
             raise BadRequest("the recording is too short", code="audio_empty")
-        if float(np.max(np.abs(samples))) < _SILENCE_PEAK:
+        if float(np.max(np.abs(samples))) < SILENCE_PEAK:
             raise BadRequest("the recording is silent", code="audio_silent")
         if language is None:
             language = self._detect(samples)
+        # No conditioning on the previous window: with temperature fallback off, it is what lets
+        # Whisper loop on a repeated phrase; recordings here are short and need no cross-window context.
         segments, _info = self._model.transcribe(
             samples, language=language, task="transcribe", beam_size=self._beam_size,
             temperature=0.0, vad_filter=True, condition_on_previous_text=False,
@@ -383,7 +308,7 @@ class Transcriber:
         texts: list[str] = []
         for segment in segments:  # a generator: each step decodes one 30 s window
             if job.cancelled.is_set():
-                raise _Cancelled()
+                raise DecodeCancelled()
             texts.append(segment.text.strip())
             if partial is not None:
                 partial(Transcript(correct_codes(" ".join(texts), language), language, duration))
@@ -412,7 +337,7 @@ class Transcriber:
             status, detail = Status.UNHEALTHY, "not started"
         elif not self._loading.done():
             status, detail = Status.DEGRADED, "loading the speech model"
-        elif self._loading.exception() is not None:
+        elif self._loading.cancelled() or self._loading.exception() is not None:
             status, detail = Status.UNHEALTHY, f"speech model unavailable: {self._load_error}"
         elif self._admitted >= capacity:
             status, detail = Status.DEGRADED, f"saturated: {self._admitted}/{capacity} admitted"

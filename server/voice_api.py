@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from server.auth import require_principal
-from server.errors import BadRequest, PayloadTooLarge
+from server.errors import AppError, BadRequest, PayloadTooLarge
 from server.voice import Transcriber, normalize_format
 from server.whisper_model import ModelError
 
@@ -63,7 +64,11 @@ async def _multipart_audio(request: Request, body: bytes, limit: int) -> tuple[b
         return {"type": "http.request", "body": body, "more_body": False}
 
     form_request = Request(request.scope, receive)
-    async with form_request.form(max_files=1, max_fields=10) as form:
+    try:
+        form = await form_request.form(max_files=1, max_fields=10)
+    except HTTPException as exc:  # Starlette's rendering of a malformed multipart body
+        raise BadRequest(f"malformed multipart body: {exc.detail}", code="multipart_invalid") from exc
+    try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise BadRequest("send the recording in the multipart field 'file'", code="file_missing")
@@ -71,6 +76,8 @@ async def _multipart_audio(request: Request, body: bytes, limit: int) -> tuple[b
         if len(data) > limit:
             raise PayloadTooLarge(f"recordings may be at most {limit} bytes", code="audio_too_large")
         return data, _declared_format(upload.content_type, upload.filename)
+    finally:
+        await form.close()
 
 
 async def transcribe(request: Request) -> JSONResponse:
@@ -79,17 +86,22 @@ async def transcribe(request: Request) -> JSONResponse:
     transcriber = _transcriber(request)
     limit = transcriber.limits.max_bytes
     content_type = request.headers.get("content-type", "")
-    if content_type.lower().startswith("multipart/form-data"):
-        body = await _read_body(request, limit + _MULTIPART_OVERHEAD)
-        audio, fmt = await _multipart_audio(request, body, limit)
-    else:
-        fmt = _declared_format(content_type, None)
-        audio = await _read_body(request, limit)
+    try:
+        if content_type.lower().startswith("multipart/form-data"):
+            body = await _read_body(request, limit + _MULTIPART_OVERHEAD)
+            audio, fmt = await _multipart_audio(request, body, limit)
+        else:
+            fmt = _declared_format(content_type, None)
+            audio = await _read_body(request, limit)
+    except AppError as exc:
+        transcriber.count_rejection(exc)
+        raise
     lang = request.query_params.get("lang") or principal.lang
     transcript = await transcriber.transcribe(audio, lang=lang, fmt=fmt)
     return JSONResponse(transcript.to_dict())
 
 
-def routes() -> list[BaseRoute]:
-    """The voice HTTP routes, for the app's routes table."""
+def routes(settings: object = None) -> list[BaseRoute]:
+    """The voice HTTP routes, for the app's routes table (the same with or without voice enabled:
+    when it is off, the endpoint answers 503 ``voice_unavailable``)."""
     return [Route("/api/transcribe", transcribe, methods=["POST"], name="transcribe")]

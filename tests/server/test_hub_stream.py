@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from tests.support.wsclient import ChatClient
 
 
-def llm_settings(settings_factory, llm_server, **kw):
-    return settings_factory(openai_base_url=llm_server.base_url, openai_api_key="test-key", openai_model="primary",
-                            openai_fallback_model="fallback", llm_max_retries=2, llm_backoff_seconds=0.01,
-                            llm_timeout_seconds=5, **kw)
-
-
-async def test_answer_streams_in_numbered_frames(settings_factory, llm_server, running_server, make_token):
+async def test_answer_streams_in_numbered_frames(llm_settings, llm_server, running_server, make_token):
     llm_server.llm.set_default({"kind": "stream", "text": "Replace the brush fuse [1]. Then restart.", "interval": 0.01})
-    async with running_server(llm_settings(settings_factory, llm_server)) as srv:
+    async with running_server(llm_settings()) as srv:
         client = ChatClient(srv.ws_url, make_token())
         ready = await client.connect()
         assert ready["protocol"] == 1 and ready["session_id"]
@@ -38,9 +30,9 @@ async def test_answer_streams_in_numbered_frames(settings_factory, llm_server, r
     assert request["stream"] and request["messages"][-1]["content"] == "The brushes do not turn"
 
 
-async def test_answer_is_stored_with_usage(settings_factory, llm_server, running_server, make_token):
+async def test_answer_is_stored_with_usage(llm_settings, llm_server, running_server, make_token):
     token = make_token()
-    async with running_server(llm_settings(settings_factory, llm_server, llm_price_output_per_1k=0.002)) as srv:
+    async with running_server(llm_settings(llm_price_output_per_1k=0.002)) as srv:
         client = ChatClient(srv.ws_url, token)
         await client.connect()
         await client.ask("Why is the robot slow?")

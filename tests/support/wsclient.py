@@ -22,8 +22,10 @@ class ChatClient:
         self.frames: list[dict[str, Any]] = []  # every frame received, in order
         self.ready: dict[str, Any] | None = None
 
-    async def connect(self, *, session_id: str | None = None, last_seq: int | None = None, **hello: Any) -> dict[str, Any]:
-        self.ws = await websockets.connect(self.ws_url, origin=self.origin, max_size=2**22)  # type: ignore[arg-type]
+    async def connect(self, *, session_id: str | None = None, last_seq: int | None = None, max_queue: int = 16,
+                      **hello: Any) -> dict[str, Any]:
+        self.ws = await websockets.connect(self.ws_url, origin=self.origin, max_size=2**22,  # type: ignore[arg-type]
+                                           max_queue=max_queue)
         await self.send({"type": "hello", "v": 1, "token": self.token, "session_id": session_id, "last_seq": last_seq, **hello})
         ready = await self.recv()
         if ready["type"] != "ready":
