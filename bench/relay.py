@@ -1,0 +1,44 @@
+"""The baseline for the hub benchmark: a bare Starlette WebSocket relay of the provider's stream.
+
+No auth, no sessions, no storage, no replay: one socket, one streaming request through the same
+``openai`` client, each chunk forwarded as a frame. Run: ``python -m bench.relay PORT PROVIDER_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import openai
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+
+def make_app(provider_url: str) -> Starlette:
+    client = openai.AsyncOpenAI(base_url=provider_url, api_key="bench", max_retries=0)
+
+    async def relay(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                frame = json.loads(await ws.receive_text())
+                if frame.get("type") != "message":
+                    await ws.send_text(json.dumps({"type": "ready"}))
+                    continue
+                stream = await client.chat.completions.create(
+                    model="primary", stream=True, messages=[{"role": "user", "content": frame["text"]}])
+                async for chunk in stream:
+                    for choice in chunk.choices:
+                        if choice.delta and choice.delta.content:
+                            await ws.send_text(json.dumps({"type": "delta", "text": choice.delta.content}))
+                await ws.send_text(json.dumps({"type": "done"}))
+        except WebSocketDisconnect:
+            pass
+
+    return Starlette(routes=[WebSocketRoute("/ws", relay)])
+
+
+if __name__ == "__main__":
+    uvicorn.run(make_app(sys.argv[2]), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
