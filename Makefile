@@ -3,22 +3,26 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Debian packages the service and the tests use (installed when missing and running as root).
-APT_PACKAGES := redis-server espeak-ng ffmpeg chromium nginx prometheus shellcheck
+# Debian packages (installed when missing and running as root): what the service needs, and what
+# the tests add (speech synthesis, a browser, nginx, Prometheus, shellcheck).
+RUN_APT_PACKAGES := redis-server ffmpeg
+APT_PACKAGES := $(RUN_APT_PACKAGES) espeak-ng chromium nginx prometheus shellcheck
 
 .PHONY: run test bench install system-deps lint typecheck clean
 
 $(STAMP): pyproject.toml
-	$(MAKE) system-deps
+	$(MAKE) system-deps PACKAGES="$(RUN_APT_PACKAGES)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m server.whisper_model
 	touch $(STAMP)
 
 install: $(STAMP)
 
+PACKAGES ?= $(APT_PACKAGES)
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -30,6 +34,7 @@ run: $(STAMP)
 	$(PY) -m server serve
 
 test: $(STAMP)
+	$(MAKE) system-deps PACKAGES="$(APT_PACKAGES)"
 	$(PY) -m pytest tests -q
 
 bench: $(STAMP)

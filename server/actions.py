@@ -7,6 +7,7 @@ from typing import Any
 from .auth import Principal
 from .errors import BadRequest, ForbiddenError, NotFound
 from .observability import get_logger
+from .resolution import resolve_session
 from .services import Services
 from .store import SessionRow
 
@@ -44,3 +45,42 @@ class Actions:
         self.s.metrics.feedback.labels(frame["rating"]).inc()
         await self.s.state.publish(session.id, {"type": "feedback_recorded", "message_id": frame["message_id"],
                                                 "rating": frame["rating"]})
+
+    async def on_step_outcome(self, session: SessionRow, principal: Principal, frame: dict[str, Any]) -> None:
+        """Record how a step went and adapt: the next step, a follow-up answer, or a human."""
+        from .diagnostics import apply_outcome
+        from .turns import step_frame
+
+        fresh = await self.s.store.get_session(session.id)
+        diagnostic = (fresh.state if fresh else {}).get("diagnostic")
+        if not diagnostic:
+            raise NotFound("there is no diagnostic step to report on", code="step_unknown")
+        try:
+            result = apply_outcome(diagnostic, frame["step_id"], frame["outcome"])
+        except KeyError:
+            raise NotFound("no such step in the current diagnostic", code="step_unknown") from None
+        await self.s.store.merge_session_state(session.id, {"diagnostic": diagnostic})
+        await self.s.store.record_event("step_outcome", session_id=session.id, user_id=principal.user_id,
+                                        lang=session.lang, data={"step_id": frame["step_id"], "outcome": frame["outcome"]})
+        await self.s.state.publish(session.id, {"type": "step_result", "step_id": frame["step_id"],
+                                                "outcome": frame["outcome"], "state": diagnostic["state"],
+                                                "failed": diagnostic.get("failed", 0)})
+        if result["next"] is not None:
+            index = diagnostic["steps"].index(result["next"])
+            await self.s.state.publish(session.id, step_frame(diagnostic["message_id"], diagnostic["steps"], index))
+        if diagnostic.get("failed", 0) >= self.s.settings.escalate_after_failed_steps and not diagnostic.get("offered"):
+            diagnostic["offered"] = True
+            await self.s.store.merge_session_state(session.id, {"diagnostic": diagnostic})
+            await self.s.turns.offer_escalation(session, principal, "failed_steps")
+        if result["exhausted"]:
+            await self.s.turns.submit_followup(session, principal, session.lang)
+
+    async def on_escalate(self, session: SessionRow, principal: Principal, frame: dict[str, Any]) -> None:
+        escalations = self.s.escalations
+        if escalations is None:
+            raise BadRequest("escalation is not available", code="escalation_unavailable")
+        trigger = await escalations.offered_trigger(session.id)
+        await escalations.create(session, principal, trigger, frame.get("reason") or "")
+
+    async def on_resolve(self, session: SessionRow, principal: Principal, frame: dict[str, Any]) -> None:
+        await resolve_session(self.s, session, principal, resolved=frame["resolved"], save=frame["save"])

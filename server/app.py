@@ -35,6 +35,7 @@ from .fanout import Fanout
 from .health import ComponentHealth, Status, overall, probe
 from .hub import Hub
 from .jobs import JobQueue
+from .language import LanguageDetector
 from .llm import OpenAIChat
 from .observability import Metrics, get_logger
 from .services import Services
@@ -196,6 +197,8 @@ async def build_components(services: Services, overrides: dict[str, Any]) -> Non
                             else await _build_optional("server.voice_factory", services))
     services.machines = (overrides["machines"] if "machines" in overrides
                          else await _build_optional("server.machines_factory", services))
+    services.escalations = await _build_optional("server.escalation", services)
+    services.language = LanguageDetector()
     services.engine = overrides.get("engine") or ConversationEngine(settings=s, metrics=services.metrics,
                                                                     llm=services.llm, kb=services.kb)
     services.turns = TurnRunner(services)

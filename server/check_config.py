@@ -19,7 +19,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
@@ -31,7 +31,7 @@ DISK_MIN_FREE_BYTES = 1 << 30  # below: FAIL
 DISK_WARN_FREE_BYTES = 5 << 30  # below: WARN
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     OK = "OK"
     WARN = "WARN"
     FAIL = "FAIL"
@@ -127,7 +127,7 @@ async def _postgres_one(name: str, dsn: str, *, need_vector: bool) -> CheckResul
     where = redact_url(dsn)
     try:
         conn = await asyncpg.connect(dsn, timeout=CHECK_TIMEOUT_SECONDS)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError, ValueError) as exc:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, ValueError) as exc:
         return CheckResult(name, Outcome.FAIL, f"cannot connect to {where}: {_describe(exc)}")
     try:
         version = await conn.fetchval("SHOW server_version")
@@ -313,7 +313,7 @@ async def _guarded(name: str, check: Callable[[Settings], Awaitable[list[CheckRe
                    settings: Settings) -> list[CheckResult]:
     try:
         return await asyncio.wait_for(check(settings), CHECK_TIMEOUT_SECONDS + 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return [CheckResult(name, Outcome.FAIL, f"no answer within {CHECK_TIMEOUT_SECONDS + 5:.0f} s")]
 
 

@@ -54,6 +54,7 @@ class Connection:
         self.audio: bytearray | None = None
         self.audio_meta: dict[str, Any] = {}
         self.conn_id = uuid.uuid4().hex[:12]
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def deliver(self, seq: int, frame: str) -> None:
         """Called by Fanout for each session frame; never blocks."""
@@ -116,9 +117,9 @@ class Hub:
             if conn.subscription:
                 await self.s.fanout.unfollow(conn.subscription)
             self._leave_session(conn)
-            for task in (sender, receiver):
+            for task in (sender, receiver, *conn.tasks):
                 task.cancel()
-            for task in (sender, receiver):
+            for task in (sender, receiver, *conn.tasks):
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
                     await task
 
@@ -319,24 +320,49 @@ class Hub:
 
     def _on_audio_bytes(self, conn: Connection, data: bytes) -> None:
         if conn.audio is None:
-            conn.send_local({"type": "error", "code": "audio_not_started", "message": "send audio_start before audio bytes"})
+            if not conn.audio_meta.get("dropped"):
+                conn.send_local({"type": "error", "code": "audio_not_started", "message": "send audio_start before audio bytes"})
             return
-        if len(conn.audio) + len(data) > self.s.settings.ws_max_audio_bytes:
+        limit = self._audio_limit()
+        if len(conn.audio) + len(data) > limit:
             conn.audio = None
+            conn.audio_meta = {"dropped": True}  # ignore the rest of this recording quietly
             conn.send_local({"type": "error", "code": "audio_too_large",
-                             "message": f"recordings are limited to {self.s.settings.ws_max_audio_bytes} bytes"})
+                             "message": f"recordings are limited to {limit} bytes"})
             return
         conn.audio.extend(data)
 
+    def _audio_limit(self) -> int:
+        limits = getattr(self.s.transcriber, "limits", None)
+        return int(getattr(limits, "max_bytes", 0) or self.s.settings.ws_max_audio_bytes)
+
     async def _on_audio_end(self, conn: Connection) -> None:
         if conn.audio is None:
+            if conn.audio_meta.pop("dropped", False):
+                return
             raise ProtocolError("audio_end without audio_start", code="audio_not_started")
         audio, meta = bytes(conn.audio), conn.audio_meta
         conn.audio = None
+        conn.audio_meta = {}
         assert self.s.transcriber is not None and conn.session is not None
         lang = meta.get("lang") or conn.session.lang
-        result = await self.s.transcriber.transcribe(audio, lang=lang, fmt=meta.get("format"))
-        conn.send_local({"type": "transcript", "text": result.text, "language": result.language,
+        # transcription takes seconds: run it beside the receive loop so ping, cancel and messages still flow
+        task = asyncio.create_task(self._transcribe(conn, audio, lang, meta.get("format")))
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+
+    async def _transcribe(self, conn: Connection, audio: bytes, lang: str, fmt: str | None) -> None:
+        assert self.s.transcriber is not None
+
+        def partial(t: Any) -> None:
+            conn.send_local({"type": "transcript", "partial": True, **t.to_dict()})
+
+        try:
+            result = await self.s.transcriber.transcribe(audio, lang=lang, fmt=fmt, on_partial=partial)
+        except AppError as exc:
+            conn.send_local({"type": "error", "code": exc.code, "message": exc.message})
+            return
+        conn.send_local({"type": "transcript", "partial": False, "text": result.text, "language": result.language,
                          "duration": round(result.duration, 2)})
 
 

@@ -38,6 +38,8 @@ class Services:
     turns: Any = None  # server.turns.TurnRunner
     actions: Any = None  # server.actions.Actions
     machines: Any = None  # server.machines.MachineDirectory | None
+    escalations: Any = None  # server.escalation.Escalations | None
+    language: Any = None  # server.language.LanguageDetector
     extra_health: list[Callable[[], Awaitable[Any]]] = dataclasses.field(default_factory=list)
 
     async def machine_context(self, machine_id: str) -> dict[str, Any] | None:

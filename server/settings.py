@@ -59,6 +59,7 @@ FIELDS: tuple[Field, ...] = (
     _f("DB_POOL_MAX", "int", 10, "Maximum PostgreSQL pool size.", section=DB),
     _f("REDIS_URL", "str", "", "Redis URL. Empty: start a private redis-server under DATA_DIR.", secret=True, section=DB),
     _f("HOST_DATABASE_URL", "str", "", "Read-only DSN of the host app's database (machines, maintenance, parts). Empty: the sample host schema `host_demo` in DATABASE_URL.", secret=True, section=DB),
+    _f("HOST_SCHEMA_MAPPING", "path", "", "YAML or JSON file with the SQL that reads machines, maintenance history, part usage and service intervals from the host database (docs/escalation.md). Empty: the mapping of the sample host schema, server/host_demo/mapping.yaml.", section=DB),
     _f("SESSION_TTL_SECONDS", "int", 86400, "How long a session's hot state and replay buffer live in Redis after its last frame.", section=DB),
     _f("REPLAY_MAX_FRAMES", "int", 5000, "Frames kept per session for resume (older ones are trimmed; a resume beyond them gets a full history reload).", section=DB),
     _f("CONVERSATION_ENCRYPTION_KEY", "str", "", "Fernet key encrypting stored message text at rest. Empty: stored as plain text (development).", secret=True, section=DB),
@@ -103,6 +104,7 @@ FIELDS: tuple[Field, ...] = (
     _f("KB_CHUNK_OVERLAP", "int", 30, "Tokens of overlap between neighbouring chunks.", section=KB),
     _f("KB_SEED_SAMPLES", "bool", True, "Index the sample AutoBoss manuals on first start when the knowledge base is empty.", section=KB),
     _f("RETRIEVAL_K", "int", 5, "Passages put into the prompt.", section=KB),
+    _f("REQUIRE_GROUNDING", "bool", True, "Refuse (\"the manuals do not cover this\") and offer a human when retrieval finds nothing relevant. `false` lets the model answer without passages.", section=KB),
     _f("RETRIEVAL_MIN_SCORE", "float", 0.0, "Relevance below which the assistant says the manuals do not cover the question.", section=KB),
     # -- Voice
     _f("WHISPER_MODEL", "str", "", "faster-whisper model directory. Empty: the bundled Whisper base model assembled into WHISPER_CACHE_DIR.", section=VOICE),
@@ -125,6 +127,7 @@ FIELDS: tuple[Field, ...] = (
     _f("WEBHOOK_URLS", "list", "", "Comma-separated URLs receiving escalation webhooks.", section=ESC),
     _f("WEBHOOK_SECRET", "str", "", "HMAC-SHA256 key signing webhooks.", secret=True, section=ESC),
     _f("ESCALATE_AFTER_FAILED_STEPS", "int", 3, "Offer a human after this many failed steps.", section=ESC),
+    _f("NOTIFY_RETRY_MAX_SECONDS", "float", 300.0, "Longest wait between two attempts to deliver a support e-mail or webhook (waits double from 1 s up to this; attempts continue for days).", section=ESC),
     # -- Observability
     _f("LOG_LEVEL", "str", "info", "debug, info, warning or error.", choices=("debug", "info", "warning", "error"), section=OBS),
     _f("LOG_FORMAT", "str", "json", "`json` or `console`.", choices=("json", "console"), section=OBS),

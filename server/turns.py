@@ -16,7 +16,17 @@ import uuid
 from typing import Any
 
 from .auth import Principal
-from .conversation import DeltaEvent, DoneEvent, Event, StatusEvent, Turn
+from .conversation import (
+    DeltaEvent,
+    DoneEvent,
+    Event,
+    OfferEscalationEvent,
+    SafetyEvent,
+    StatusEvent,
+    StepsEvent,
+    Turn,
+)
+from .diagnostics import new_state
 from .errors import Conflict, RateLimited
 from .i18n import t
 from .observability import get_logger
@@ -70,7 +80,7 @@ class TurnRunner:
             await state.redis.delete(f"abp:s:{session.id}:cid:{client_id}")
             raise Conflict(t("busy_turn", session.lang), code="turn_in_progress")
         try:
-            lang = frame["lang"] or session.lang
+            lang = frame["lang"] or self.s.language.detect(frame["text"], default=session.lang)
             if not await store.insert_user_message(message_id, session.id, client_id, frame["text"], lang):
                 await state.end_turn(session.id)
                 self.s.metrics.duplicate_messages.inc()
@@ -81,12 +91,26 @@ class TurnRunner:
         except BaseException:
             await state.end_turn(session.id)
             raise
+        self._spawn(session, principal, message_id, answer_id, frame["text"], lang, followup=False)
+        return {"client_id": client_id, "message_id": message_id, "duplicate": False}
+
+    def _spawn(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
+               lang: str, *, followup: bool) -> None:
         received = time.perf_counter()
-        task = asyncio.create_task(self._run(session, principal, message_id, answer_id, frame["text"], lang, received),
+        task = asyncio.create_task(self._run(session, principal, question_id, answer_id, text, lang, received, followup),
                                    name=f"turn.{answer_id}")
         self.running[session.id] = (answer_id, task)
         task.add_done_callback(lambda _t, sid=session.id: self.running.pop(sid, None))
-        return {"client_id": client_id, "message_id": message_id, "duplicate": False}
+
+    async def submit_followup(self, session: SessionRow, principal: Principal, lang: str) -> bool:
+        """After every step failed: an automatic answer with the next most likely causes."""
+        answer_id = uuid.uuid4().hex
+        if not await self.s.state.start_turn(session.id, answer_id, LEASE_SECONDS):
+            return False
+        await self.s.store.insert_assistant_message(answer_id, session.id, None, lang)
+        text = "None of the steps above solved the problem. What are the next most likely causes and steps?"
+        self._spawn(session, principal, None, answer_id, text, lang, followup=True)
+        return True
 
     async def cancel(self, session_id: str) -> None:
         if session_id in self.running:
@@ -101,8 +125,10 @@ class TurnRunner:
                 pubsub = self.s.state.redis.pubsub()
                 await pubsub.subscribe(CONTROL_CHANNEL)
                 backoff = 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
+                while True:
+                    # a short read time-out keeps the connection within the client's socket time-out
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if not message:
                         continue
                     data = json.loads(message["data"])
                     sid = data.get("cancel")
@@ -132,17 +158,21 @@ class TurnRunner:
                     "citations": [], "usage": {}, "error_code": "interrupted"})
                 log.warning("turns.recovered", session_id=session_id, message_id=row["id"])
 
-    async def _run(self, session: SessionRow, principal: Principal, question_id: str, answer_id: str, text: str,
-                   lang: str, received: float) -> None:
+    async def _run(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
+                   lang: str, received: float, followup: bool) -> None:
         s, m, state = self.s, self.s.metrics, self.s.state
         parts: list[str] = []
         done: DoneEvent | None = None
+        steps: list[dict[str, Any]] = []
         first_text_at: float | None = None
         renewed = time.monotonic()
         history = [h for h in await s.store.history(session.id, limit=20) if h["id"] not in (question_id, answer_id)]
-        machine = await s.machine_context(session.machine_id) if session.machine_id else None
+        fresh = await s.store.get_session(session.id)
+        session_state = fresh.state if fresh else {}
+        machine_id = fresh.machine_id if fresh else session.machine_id
+        machine = await s.machine_context(machine_id) if machine_id else None
         turn = Turn(session.id, answer_id, text, lang, [{"role": h["role"], "text": h["text"]} for h in history],
-                    machine)
+                    machine, session_state.get("diagnostic"), followup)
         try:
             async with contextlib.aclosing(s.engine.run(turn)) as events:
                 async for event in events:
@@ -154,13 +184,22 @@ class TurnRunner:
                             first_text_at = time.perf_counter()
                             m.ttft.observe(first_text_at - received)
                             s.engine.observe_first_text(first_text_at - received)
+                    elif isinstance(event, StepsEvent):
+                        steps = event.steps
+                    elif isinstance(event, OfferEscalationEvent):
+                        await self.offer_escalation(session, principal, event.reason, question_id)
+                    elif isinstance(event, SafetyEvent):
+                        await self._escalate(session, principal, "safety", text)
                     elif isinstance(event, DoneEvent):
                         done = event
                     if time.monotonic() - renewed > LEASE_SECONDS / 3:
                         await state.renew_turn(session.id, LEASE_SECONDS)
                         renewed = time.monotonic()
             status = done.status if done else "failed"
-            await self._finish(session, principal, answer_id, "".join(parts), status, done, received)
+            if steps and status == "complete":
+                diagnostic = new_state(answer_id, steps, session_state.get("diagnostic"))
+                await s.store.merge_session_state(session.id, {"diagnostic": diagnostic})
+            await self._finish(session, principal, answer_id, "".join(parts), status, done, received, steps=steps)
         except asyncio.CancelledError:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(self._finish(session, principal, answer_id, "".join(parts), "cancelled", done, received))
@@ -184,17 +223,41 @@ class TurnRunner:
         await self.s.state.publish(session_id, frame)
         self.s.metrics.frames_sent.labels(frame["type"]).inc()
 
+    async def offer_escalation(self, session: SessionRow, principal: Principal, reason: str,
+                               question_id: str | None = None) -> None:
+        await self.s.state.publish(session.id, {"type": "escalation_offer", "reason": reason})
+        if reason == "not_covered":
+            await self.s.store.record_event("not_covered", session_id=session.id, message_id=question_id,
+                                            user_id=principal.user_id, lang=session.lang,
+                                            data={"flag": "expert_review"})
+
+    async def _escalate(self, session: SessionRow, principal: Principal, trigger: str, reason: str) -> None:
+        escalations = getattr(self.s, "escalations", None)
+        if escalations is None:
+            await self.offer_escalation(session, principal, trigger)
+            return
+        try:
+            await escalations.create(session, principal, trigger, reason[:500])
+        except Exception as exc:  # the answer goes on; the failure is visible
+            self.s.metrics.degraded.labels("escalation").inc()
+            log.error("turns.escalation_failed", session_id=session.id, error=type(exc).__name__)
+            await self.offer_escalation(session, principal, trigger)
+
     async def _finish(self, session: SessionRow, principal: Principal, answer_id: str, text: str, status: str,
-                      done: DoneEvent | None, received: float, error_code: str | None = None) -> None:
+                      done: DoneEvent | None, received: float, error_code: str | None = None,
+                      steps: list[dict[str, Any]] | None = None) -> None:
         s = self.s
         usage = done.usage if done else {}
         mode = done.mode if done else "llm"
         citations = done.citations if done else []
         error_code = error_code or (done.error_code if done else None)
-        await s.store.finish_message(answer_id, text=text, status=status, mode=mode, citations=citations, steps=[],
+        steps = steps if status == "complete" else []
+        await s.store.finish_message(answer_id, text=text, status=status, mode=mode, citations=citations, steps=steps or [],
                                      model=usage.get("model"), prompt_tokens=usage.get("prompt_tokens"),
                                      completion_tokens=usage.get("completion_tokens"), cost_usd=usage.get("cost_usd"),
                                      error_code=error_code)
+        if steps:
+            await s.state.publish(session.id, step_frame(answer_id, steps, 0))
         await s.state.end_turn(session.id)  # before done: a client may ask again as soon as it sees done
         seq, _ = await s.state.publish(session.id, {
             "type": "done", "message_id": answer_id, "status": status, "mode": mode, "citations": citations,
@@ -208,3 +271,9 @@ class TurnRunner:
                                                             "citations": len(citations), **usage})
         log.info("turns.done", session_id=session.id, message_id=answer_id, status=status, mode=mode,
                  chars=len(text), seconds=round(time.perf_counter() - received, 3))
+
+
+def step_frame(message_id: str, steps: list[dict[str, Any]], index: int) -> dict[str, Any]:
+    step = steps[index]
+    return {"type": "step", "message_id": message_id, "step_id": step["step_id"], "index": index + 1,
+            "total": len(steps), "text": step["text"], "citation": step.get("citation")}

@@ -165,7 +165,10 @@ class Transcriber:
         """Wait until the model is loaded; raise ModelError if it cannot be."""
         if self._loading is None:
             raise ModelError("the transcriber is not started", code="voice_unavailable")
-        await asyncio.shield(self._loading)
+        try:
+            await asyncio.shield(self._loading)
+        except ModelError as exc:  # the cause (paths, settings) is in the log and /health, not for clients
+            raise ModelError("speech recognition is unavailable on this server") from exc
 
     # -- the work
     @property

@@ -101,7 +101,7 @@ def settings_factory(database_url: str, redis_url: str, tmp_path: Path) -> Calla
     def make(**overrides: Any) -> Settings:
         base: dict[str, Any] = dict(
             database_url=database_url, redis_url=redis_url, data_dir=tmp_path / "data", jwt_secret=TEST_SECRET,
-            port=0, kb_seed_samples=False, voice_enabled=False, log_level="info", shutdown_drain_seconds=5.0,
+            port=0, kb_seed_samples=False, voice_enabled=False, require_grounding=False, log_level="info", shutdown_drain_seconds=5.0,
         )
         base.update(overrides)
         return Settings(**base)

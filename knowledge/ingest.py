@@ -1,0 +1,165 @@
+"""Indexing one version of a document: parse, chunk, embed, store, then swap it in atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from pgvector import SparseVector
+
+from knowledge.chunking import Chunker
+from knowledge.embedders import Embedder, sparse_dim
+from knowledge.errors import EmptyDocument
+from knowledge.files import FileStore
+from knowledge.models import Chunk, Limits, ParsedDocument, Status
+from knowledge.parsing import parse
+from server.errors import AppError
+from server.observability import get_logger
+
+log = get_logger("knowledge.ingest")
+
+Progress = Callable[[int, int], None]  # (pages_done, pages_total)
+
+INSERT_CHUNK = """
+INSERT INTO kb_chunks (version_id, document_id, ordinal, page, section, text, codes, dim, embedding, tsv, sparse, sparse_dim)
+VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9,
+        setweight(to_tsvector(kb_ts_config($10), $11 || ' ' || $5), 'C')
+        || setweight(to_tsvector(kb_ts_config($10), $6), 'A')
+        || to_tsvector('simple', array_to_string($7::text[], ' ')),
+        $12, $13)
+"""
+
+
+class Ingestor:
+    """Runs the indexing of versions; used by the job handler and directly by the CLI."""
+
+    def __init__(self, pool: asyncpg.Pool, embedder: Embedder, files: FileStore, limits: Limits,
+                 metrics: Any = None, max_attempts: int = 3) -> None:
+        self._pool = pool
+        self._embedder = embedder
+        self._files = files
+        self._limits = limits
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+
+    def chunker(self) -> Chunker:
+        return Chunker(self._embedder.count_tokens, target=self._limits.chunk_tokens, overlap=self._limits.chunk_overlap,
+                       table_target=self._limits.table_tokens)
+
+    async def run(self, version_id: int, progress: Progress | None = None) -> str:
+        """Index ``version_id``; returns the final status. Safe to call again after a crash."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """UPDATE kb_versions SET status = 'processing', started_at = now(), attempts = attempts + 1,
+                          pages_done = 0, chunks = 0, error = NULL
+                   WHERE id = $1 AND status IN ('queued', 'processing')
+                   RETURNING document_id, storage_key, content_type, filename, title, lang, attempts""", version_id)
+            if row is None:
+                return "skipped"
+            # chunks of an interrupted earlier attempt: never visible, removed before starting again
+            await conn.execute("DELETE FROM kb_chunks WHERE version_id = $1", version_id)
+        started = time.perf_counter()
+        try:
+            data = await asyncio.to_thread(self._files.read, row["storage_key"])
+            parsed = await asyncio.to_thread(parse, data, row["content_type"], filename=row["filename"],
+                                             max_pages=self._limits.max_pages)
+            chunks = await asyncio.to_thread(self.chunker().chunk, parsed.blocks, row["title"] or parsed.title)
+            if not chunks:
+                raise EmptyDocument("the document contains no text to index")
+            await self._index(version_id, row["document_id"], row["title"] or parsed.title, row["lang"], parsed, chunks, progress)
+            status = await self._swap(version_id)
+        except AppError as exc:
+            if exc.status >= 500 and row["attempts"] < self._max_attempts:
+                raise  # an outage (embeddings endpoint): the job queue retries with backoff
+            await self._fail(version_id, exc.message)
+            return Status.FAILED.value
+        except (OSError, asyncpg.PostgresError) as exc:
+            if row["attempts"] < self._max_attempts:
+                raise
+            await self._fail(version_id, f"{type(exc).__name__}: {exc}")
+            return Status.FAILED.value
+        log.info("kb.ingested", version_id=version_id, pages=parsed.pages, chunks=len(chunks),
+                 seconds=round(time.perf_counter() - started, 2), status=status)
+        self._count(status)
+        return status
+
+    async def _index(self, version_id: int, document_id: int, title: str, lang: str | None, parsed: ParsedDocument,
+                     chunks: list[Chunk], progress: Progress | None) -> None:
+        total = parsed.pages
+        await self._pool.execute("UPDATE kb_versions SET pages_total = $2, embedder = $3, embedding_dim = $4 WHERE id = $1",
+                                 version_id, total, self._embedder.name, self._embedder.dim or None)
+        if progress:
+            progress(0, total)
+        batch = self._limits.embed_batch
+        for start in range(0, len(chunks), batch):
+            part = chunks[start:start + batch]
+            texts = [c.embedding_text(title) for c in part]
+            vectors = await self._embedder.embed_passages(texts)
+            sdim = sparse_dim(self._embedder)
+            sparse: list[dict[int, float]] = (
+                await self._embedder.embed_sparse(texts, query=False) if sdim else [{} for _ in part])  # type: ignore[attr-defined]
+            last = start + len(part) == len(chunks)
+            done = total if last or not parsed.paged else max(0, max(c.page or 0 for c in part) - 1)
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.executemany(INSERT_CHUNK, [
+                    (version_id, document_id, c.ordinal, c.page if parsed.paged else None, c.section, c.text,
+                     list(c.codes), int(vectors.shape[1]), vectors[i], lang, title,
+                     SparseVector(sparse[i], sdim) if sdim else None, sdim or None)
+                    for i, c in enumerate(part)])
+                await conn.execute(
+                    "UPDATE kb_versions SET pages_done = GREATEST(pages_done, $2), chunks = chunks + $3, embedding_dim = $4 WHERE id = $1",
+                    version_id, done, len(part), int(vectors.shape[1]))
+            if progress:
+                progress(done, total)
+
+    async def _swap(self, version_id: int) -> str:
+        """Make ``version_id`` the document's visible version, in one transaction."""
+        old_keys: list[str] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            v = await conn.fetchrow("SELECT document_id, title, machine_models, lang, filename FROM kb_versions WHERE id = $1", version_id)
+            doc = await conn.fetchrow("SELECT current_version_id FROM kb_documents WHERE id = $1 FOR UPDATE", v["document_id"])
+            if doc is None:
+                return "skipped"  # deleted meanwhile; cascade removed the rows
+            newer = await conn.fetchval(
+                "SELECT id FROM kb_versions WHERE document_id = $1 AND id > $2 AND status = 'ready'", v["document_id"], version_id)
+            if newer is not None:  # a later replacement finished first: it stays
+                await conn.execute("UPDATE kb_versions SET status = 'superseded', finished_at = now() WHERE id = $1", version_id)
+                await conn.execute("DELETE FROM kb_chunks WHERE version_id = $1", version_id)
+                return Status.SUPERSEDED.value
+            await conn.execute("UPDATE kb_versions SET status = 'ready', finished_at = now() WHERE id = $1", version_id)
+            await conn.execute(
+                """UPDATE kb_documents SET current_version_id = $2, title = $3, machine_models = $4, lang = $5,
+                          filename = $6, updated_at = now() WHERE id = $1""",
+                v["document_id"], version_id, v["title"], v["machine_models"], v["lang"], v["filename"])
+            old = await conn.fetch(
+                """UPDATE kb_versions SET status = 'superseded' WHERE document_id = $1 AND id < $2 AND status = 'ready'
+                   RETURNING id, storage_key""", v["document_id"], version_id)
+            if old:
+                await conn.execute("DELETE FROM kb_chunks WHERE version_id = ANY($1::bigint[])", [r["id"] for r in old])
+                old_keys = [r["storage_key"] for r in old]
+        await self.drop_unreferenced(old_keys)
+        return Status.READY.value
+
+    async def drop_unreferenced(self, keys: list[str]) -> None:
+        """Delete stored files that only superseded (or deleted) versions referred to."""
+        for key in set(keys):
+            used = await self._pool.fetchval(
+                "SELECT count(*) FROM kb_versions WHERE storage_key = $1 AND status <> 'superseded'", key)
+            if not used:
+                await asyncio.to_thread(self._files.delete, key)
+
+    async def _fail(self, version_id: int, reason: str) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # the file is kept so the version can be retried (POST .../reindex) after a fix
+            await conn.execute("UPDATE kb_versions SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+                               version_id, reason[:2000])
+            await conn.execute("DELETE FROM kb_chunks WHERE version_id = $1", version_id)
+        log.warning("kb.ingest_failed", version_id=version_id, reason=reason[:300])
+        self._count(Status.FAILED.value)
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.ingestion_jobs.labels(outcome).inc()

@@ -1,0 +1,166 @@
+"""Hybrid retrieval: pgvector HNSW (cosine), sparse latent terms and PostgreSQL full text, fused by
+reciprocal rank.
+
+Exact error-code and part-number matches add a strong bonus; expert knowledge and corrections are
+weighted above manual text; an optional reranker reorders the fused candidates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+import numpy as np
+from pgvector import SparseVector
+
+from knowledge.codes import extract_codes
+from knowledge.models import Kind, Passage, document_url
+
+Reranker = Callable[[str, list[Passage]], Awaitable[list[Passage]]]
+
+RRF_K = 60
+CODE_BONUS = 2.0 / (RRF_K + 1)  # an exact code match outweighs being first in both lists
+KIND_WEIGHT = {Kind.CORRECTION.value: 1.2, Kind.EXPERT.value: 1.15, Kind.RESOLUTION.value: 1.1, Kind.MANUAL.value: 1.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveDocument:
+    document_id: int
+    version_id: int
+    kind: str
+    title: str
+    machine_models: list[str]
+    lang: str | None
+    embedder: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchOptions:
+    candidates: int = 50
+    use_vector: bool = True
+    use_text: bool = True
+    use_codes: bool = True
+    ef_search: int = 100
+    use_sparse: bool = True
+    vector_weight: float = 1.0
+    text_weight: float = 1.0
+    sparse_weight: float = 1.0
+
+
+LIVE_SQL = """
+SELECT d.id, d.current_version_id, d.kind, d.title, d.machine_models, d.lang, v.embedder
+FROM kb_documents d JOIN kb_versions v ON v.id = d.current_version_id
+WHERE ($1::text IS NULL OR cardinality(d.machine_models) = 0
+       OR EXISTS (SELECT 1 FROM unnest(d.machine_models) m WHERE lower(m) = lower($1)))
+  AND ($2::text IS NULL OR lower(d.lang) = lower($2))
+  AND ($3::bigint IS NULL OR d.id = $3)
+"""
+
+
+async def live_documents(conn: asyncpg.Connection, machine_model: str | None, lang: str | None,
+                         document_id: int | None) -> list[LiveDocument]:
+    rows = await conn.fetch(LIVE_SQL, machine_model, lang, document_id)
+    return [LiveDocument(r[0], r[1], r[2], r[3], list(r[4]), r[5], r[6]) for r in rows]
+
+
+async def vector_candidates(conn: asyncpg.Connection, vector: np.ndarray, versions: list[int], limit: int,
+                            ef_search: int = 100) -> list[int]:
+    """Nearest chunks by cosine distance (HNSW with iterative scan so filters keep enough rows)."""
+    dim = int(vector.shape[0])
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        rows = await conn.fetch(
+            f"""SELECT id FROM (
+                    SELECT id, embedding::vector({dim}) <=> $1::vector({dim}) AS dist FROM kb_chunks
+                    WHERE dim = {dim} AND version_id = ANY($2::bigint[])
+                    ORDER BY embedding::vector({dim}) <=> $1::vector({dim}) LIMIT $3
+                ) c ORDER BY dist""",
+            vector, versions, limit)
+    return [r[0] for r in rows]
+
+
+async def sparse_candidates(conn: asyncpg.Connection, sparse: SparseVector, versions: list[int], limit: int,
+                            ef_search: int = 100) -> list[int]:
+    """Chunks with the largest inner product of sparse latent-term vectors."""
+    dim = int(sparse.dimensions())
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+        await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        rows = await conn.fetch(
+            f"""SELECT id FROM (
+                    SELECT id, sparse::sparsevec({dim}) <#> $1::sparsevec({dim}) AS dist FROM kb_chunks
+                    WHERE sparse_dim = {dim} AND version_id = ANY($2::bigint[])
+                    ORDER BY sparse::sparsevec({dim}) <#> $1::sparsevec({dim}) LIMIT $3
+                ) c ORDER BY dist""",
+            sparse, versions, limit)
+    return [r[0] for r in rows]
+
+
+async def text_candidates(conn: asyncpg.Connection, query: str, versions: list[int], limit: int) -> list[int]:
+    rows = await conn.fetch(
+        """SELECT c.id FROM kb_chunks c, kb_tsquery($1) q
+           WHERE c.version_id = ANY($2::bigint[]) AND c.tsv @@ q
+           ORDER BY ts_rank_cd(c.tsv, q, 32) DESC, c.id LIMIT $3""",
+        query, versions, limit)
+    return [r[0] for r in rows]
+
+
+async def code_candidates(conn: asyncpg.Connection, codes: Sequence[str], versions: list[int], limit: int) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT id FROM kb_chunks WHERE version_id = ANY($2::bigint[]) AND codes && $1::text[] ORDER BY id LIMIT $3",
+        list(codes), versions, limit)
+    return [r[0] for r in rows]
+
+
+async def hybrid_search(conn: asyncpg.Connection, *, query: str, vector: np.ndarray | None, docs: list[LiveDocument],
+                        k: int, options: SearchOptions | None = None, sparse: SparseVector | None = None) -> list[Passage]:
+    """Fuse the three candidate lists by reciprocal rank and build passages for the best ``k``."""
+    options = options or SearchOptions()
+    if not docs:
+        return []
+    by_version = {d.version_id: d for d in docs}
+    versions = list(by_version)
+    scores: dict[int, float] = {}
+    if options.use_vector and vector is not None:
+        for rank, cid in enumerate(await vector_candidates(conn, vector, versions, options.candidates, options.ef_search)):
+            scores[cid] = scores.get(cid, 0.0) + options.vector_weight / (RRF_K + rank + 1)
+    if options.use_sparse and sparse is not None:
+        for rank, cid in enumerate(await sparse_candidates(conn, sparse, versions, options.candidates, options.ef_search)):
+            scores[cid] = scores.get(cid, 0.0) + options.sparse_weight / (RRF_K + rank + 1)
+    if options.use_text:
+        for rank, cid in enumerate(await text_candidates(conn, query, versions, options.candidates)):
+            scores[cid] = scores.get(cid, 0.0) + options.text_weight / (RRF_K + rank + 1)
+    codes = extract_codes(query) if options.use_codes else ()
+    if codes:
+        for cid in await code_candidates(conn, codes, versions, options.candidates * 4):
+            scores.setdefault(cid, 0.0)
+    if not scores:
+        return []
+    dim_sql = f"::vector({int(vector.shape[0])})" if vector is not None else ""
+    similarity = f"1 - (embedding{dim_sql} <=> $2{dim_sql})" if vector is not None else "0.0::float8"
+    args: list[Any] = [list(scores)]
+    if vector is not None:
+        args.append(vector)
+    rows = await conn.fetch(
+        f"""SELECT id, version_id, document_id, page, section, text, codes,
+                   CASE WHEN dim = {int(vector.shape[0]) if vector is not None else 0} THEN {similarity} ELSE 0 END AS sim
+            FROM kb_chunks WHERE id = ANY($1::bigint[])""", *args)
+    passages: list[Passage] = []
+    wanted = set(codes)
+    for r in rows:
+        doc = by_version[r["version_id"]]
+        matched = [c for c in r["codes"] if c in wanted]
+        score = scores[r["id"]]
+        if wanted:
+            score += CODE_BONUS * len(matched) / len(wanted)
+        score *= KIND_WEIGHT.get(doc.kind, 1.0)
+        passages.append(Passage(
+            chunk_id=r["id"], document_id=r["document_id"], title=doc.title, machine_models=doc.machine_models,
+            lang=doc.lang, page=r["page"], section=r["section"], text=r["text"], score=round(score, 6),
+            kind=doc.kind, url=document_url(r["document_id"], r["page"]), similarity=round(float(r["sim"] or 0.0), 4),
+            matched_codes=matched))
+    passages.sort(key=lambda p: (-p.score, -p.similarity, p.chunk_id))
+    return passages

@@ -1,0 +1,348 @@
+"""Dockerfile, Compose files, environment template, Kubernetes manifests and the deployment script.
+
+No Docker engine runs here, so each artifact is linted with its own tool and its commands are run
+without containers where that is possible (the image's HEALTHCHECK against a real app, the
+dependency extraction the build does, the deploy script's own checks)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from server.settings import FIELDS
+from tests.deploy.conftest import ROOT, tool
+from tests.support.scripted_llm import free_port
+
+K8S = ROOT / "deploy" / "k8s"
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+async def _run(command: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
+    return await asyncio.to_thread(subprocess.run, command, capture_output=True, timeout=30, **kw)
+
+
+# -- Dockerfile ----------------------------------------------------------------------------------------
+
+def test_hadolint_passes():
+    result = subprocess.run([tool("hadolint"), str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_catches_problems(tmp_path):
+    """The lint can fail: an unpinned apt-get install without cleanup is reported."""
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian\nRUN apt-get update && apt-get install -y curl\n")
+    result = subprocess.run([tool("hadolint"), str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "DL3008" in result.stdout
+
+
+def test_dockerfile_shape():
+    steps = dockerfile_instructions()
+    froms = [args for word, args in steps if word == "FROM"]
+    assert len(froms) >= 2 and all("slim" in f for f in froms), "multi-stage on slim Python images"
+    users = [args for word, args in steps if word == "USER"]
+    assert users and users[-1].split(":")[0] not in ("0", "root"), "runs as a non-root user"
+    assert any(word == "HEALTHCHECK" for word, _ in steps)
+    env = " ".join(args for word, args in steps if word == "ENV")
+    assert "ROOT_PATH=/ai" in env and "HOST=0.0.0.0" in env and "FORWARDED_ALLOW_IPS" in env
+    cmd = json.loads(next(args for word, args in steps if word == "CMD"))
+    assert cmd == ["python", "-m", "server", "serve"]
+    runs = " ".join(args for word, args in steps if word == "RUN")
+    assert "server.whisper_model --dir /opt/models/whisper-base" in runs, "the speech model is assembled at build time"
+    for word, args in steps:
+        if word == "COPY" and "--from" not in args:
+            for source in args.split()[:-1]:
+                assert (ROOT / source).exists(), f"COPY source {source} missing"
+
+
+def test_dependency_extraction_the_build_runs_matches_pyproject():
+    steps = dockerfile_instructions()
+    run = next(args for word, args in steps if word == "RUN" and "tomllib" in args)
+    command = run.split(" > requirements.txt")[0]
+    out = subprocess.run(["sh", "-c", command.replace("python ", f"{sys.executable} ", 1)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30, check=True).stdout.split()
+    import tomllib
+
+    assert out == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+async def test_image_healthcheck_command_against_a_real_app(replica_settings, running_server):
+    """The HEALTHCHECK's command, run as the image runs it (PORT from the environment)."""
+    steps = dockerfile_instructions()
+    healthcheck = next(args for word, args in steps if word == "HEALTHCHECK")
+    command = json.loads(healthcheck.split(" CMD ", 1)[1])
+    command[0] = sys.executable
+    async with running_server(replica_settings(root_path="/ai")) as srv:
+        ok = await _run(command, env={**os.environ, "PORT": str(srv.settings.port)})
+    dead = await _run(command, env={**os.environ, "PORT": str(free_port())})
+    assert ok.returncode == 0, ok.stderr
+    assert dead.returncode != 0
+
+
+async def test_compose_healthcheck_command_against_a_real_app(replica_settings, running_server):
+    """The app services' Compose health check (readiness), with the port of a real replica."""
+    compose = yaml.safe_load((ROOT / "docker-compose.prod.yml").read_text())
+    test = compose["services"]["app1"]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    async with running_server(replica_settings()) as srv:
+        command = [sys.executable, *[part.replace("8000", str(srv.settings.port)) for part in test[2:]]]
+        result = await _run(command)
+        async with httpx.AsyncClient() as http:
+            ready = await http.get(srv.url + "/health/ready")
+    assert result.returncode == 0 and ready.status_code == 200
+
+
+# -- Compose ---------------------------------------------------------------------------------------------
+
+def test_production_compose_file():
+    compose = yaml.safe_load((ROOT / "docker-compose.prod.yml").read_text())
+    services = compose["services"]
+    assert {"app1", "app2", "migrate", "postgres", "redis", "nginx", "prometheus", "grafana"} <= set(services)
+    assert services["postgres"]["image"].startswith("pgvector/pgvector")
+    assert "--appendonly" in services["redis"]["command"] and "yes" in services["redis"]["command"]
+    assert services["migrate"]["command"] == ["python", "-m", "server", "migrate"]
+    for name in ("app1", "app2"):
+        app = services[name]
+        assert app["env_file"] == ".env.production"
+        assert app["environment"]["ROOT_PATH"] == "/ai"
+        assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert app["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name, service in services.items():
+        if name == "migrate":
+            continue
+        assert service.get("restart") == "unless-stopped", name
+        assert "healthcheck" in service, name
+        assert service["deploy"]["resources"]["limits"]["memory"], name
+    assert set(compose["volumes"]) >= {"pg-data", "redis-data", "app-data", "prometheus-data", "grafana-data"}
+    # nginx and Prometheus address exactly the replicas Compose defines
+    nginx = (ROOT / "nginx.conf").read_text()
+    replicas = sorted(n for n in services if re.fullmatch(r"app\d+", n))
+    assert sorted(re.findall(r"server (app\d+):8000", nginx)) == replicas
+    prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == "abparts-assistant")
+    assert sorted(job["static_configs"][0]["targets"]) == [f"{r}:8000" for r in replicas]
+    # stop grace longer than the drain the app does on SIGTERM
+    grace = int(services["app1"]["stop_grace_period"].rstrip("s"))
+    assert grace > next(f.default for f in FIELDS if f.env == "SHUTDOWN_DRAIN_SECONDS")
+
+
+def test_compose_interpolated_variables_are_in_the_template():
+    template = env_template()
+    text = (ROOT / "docker-compose.prod.yml").read_text()
+    used = set(re.findall(r"\$\{([A-Z_]+)", text))
+    assert used <= set(template), used - set(template)
+
+
+def test_development_compose_file():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert {"app", "postgres", "redis"} <= set(compose["services"])
+
+
+# -- environment template ----------------------------------------------------------------------------------
+
+def env_template() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.production.template").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+def test_env_template_documents_every_setting(tmp_path):
+    template = env_template()
+    missing = [f.env for f in FIELDS if f.env not in template]
+    assert not missing, f"settings missing from .env.production.template: {missing}"
+    assert template["ENV"] == "production" and template["ROOT_PATH"] == "/ai"
+    # every CHANGE_ME is a placeholder the deploy script refuses; nothing else is a secret with a value
+    for field in FIELDS:
+        if field.secret and template[field.env]:
+            assert "CHANGE_ME" in template[field.env], field.env
+    # and it is what the generator writes
+    result = subprocess.run([sys.executable, "-c",
+                             "import runpy,sys; sys.argv=['x']; m=runpy.run_path('deploy/scripts/render_env_template.py');"
+                             "print(m['render'](), end='')"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.stdout == (ROOT / ".env.production.template").read_text()
+
+
+def test_env_template_values_parse_as_settings():
+    from server.settings import Settings
+
+    values = {k: v for k, v in env_template().items() if k in {f.env for f in FIELDS}}
+    settings = Settings.from_env(values)
+    assert settings.env == "production" and settings.root_path == "/ai"
+
+
+# -- Kubernetes --------------------------------------------------------------------------------------------
+
+def k8s_documents() -> list[tuple[Path, dict]]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs.append((path, doc))
+    return docs
+
+
+def test_k8s_manifests_pass_strict_schema_validation():
+    """kubernetes-validate (PyPI; bundles the Kubernetes OpenAPI schemas, offline), strict mode."""
+    files = [str(p) for p in sorted(K8S.glob("*.yaml")) if p.name != "kustomization.yaml"]
+    result = subprocess.run([tool("kubernetes-validate"), "--strict", "-k", "1.33.0", *files],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ERROR" not in result.stdout
+
+
+def test_k8s_validation_rejects_a_bad_manifest(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((K8S / "hpa.yaml").read_text().replace("minReplicas: 2", "minReplicas: two"))
+    result = subprocess.run([tool("kubernetes-validate"), "--strict", "-k", "1.33.0", str(bad)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+
+
+def test_k8s_set_is_complete_and_consistent():
+    docs = k8s_documents()
+    kinds = {(d["kind"], d["metadata"]["name"]) for _, d in docs}
+    for expected in [("Namespace", "abparts-assistant"), ("ConfigMap", "abparts-assistant-config"),
+                     ("Secret", "abparts-assistant-secrets"), ("Deployment", "abparts-assistant"),
+                     ("Deployment", "abparts-assistant-worker"), ("Service", "abparts-assistant"),
+                     ("Ingress", "abparts-assistant"), ("HorizontalPodAutoscaler", "abparts-assistant"),
+                     ("PodDisruptionBudget", "abparts-assistant"), ("StatefulSet", "postgres"),
+                     ("StatefulSet", "redis"), ("Job", "abparts-assistant-migrate")]:
+        assert expected in kinds, expected
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    for resource in kustomization["resources"]:
+        assert (K8S / resource).exists(), resource
+    by = {(d["kind"], d["metadata"]["name"]): d for _, d in docs}
+    app = by[("Deployment", "abparts-assistant")]["spec"]
+    container = app["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert container["resources"]["limits"] and container["resources"]["requests"]
+    assert app["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert app["template"]["spec"]["affinity"]["podAntiAffinity"]
+    service = by[("Service", "abparts-assistant")]["spec"]
+    assert service["selector"] == app["selector"]["matchLabels"]
+    pdb = by[("PodDisruptionBudget", "abparts-assistant")]["spec"]
+    assert pdb["selector"]["matchLabels"] == app["selector"]["matchLabels"]
+    ingress = by[("Ingress", "abparts-assistant")]
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"].startswith("/ai")
+    assert int(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    config = by[("ConfigMap", "abparts-assistant-config")]["data"]
+    secret = by[("Secret", "abparts-assistant-secrets")]["stringData"]
+    known = {f.env for f in FIELDS} | {"FORWARDED_ALLOW_IPS", "POSTGRES_PASSWORD", "REDIS_PASSWORD"}
+    assert set(config) | set(secret) <= known, (set(config) | set(secret)) - known
+    secret_fields = {f.env for f in FIELDS if f.secret}
+    assert not secret_fields & set(config), "secrets belong in the Secret, not the ConfigMap"
+    assert config["ROOT_PATH"] == "/ai"
+
+
+# -- deployment script ---------------------------------------------------------------------------------------
+
+SCRIPT = ROOT / "deploy" / "scripts" / "deploy_production.sh"
+
+
+def test_shellcheck_clean():
+    scripts = [str(SCRIPT)]
+    result = subprocess.run([tool("shellcheck"), "--severity=style", *scripts], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_script_options():
+    help_text = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, timeout=30)
+    assert help_text.returncode == 0
+    for option in ("--skip-backup", "--skip-tests", "--force"):
+        assert option in help_text.stdout
+    bad = subprocess.run([str(SCRIPT), "--bogus"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "unknown option: --bogus" in bad.stdout + bad.stderr
+
+
+def test_deploy_script_stops_at_missing_prerequisites(tmp_path):
+    """On a host without Docker Compose the script stops at the prerequisite step, before touching
+    anything (here: PATH holds only the basic tools, so `docker` is missing)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("bash", "date", "dirname", "printf", "sed", "env", "cat"):
+        path = subprocess.run(["sh", "-c", f"command -v {name}"], capture_output=True, text=True).stdout.strip()
+        if path:
+            (bin_dir / name).symlink_to(path)
+    result = subprocess.run([str(SCRIPT), "--skip-tests"], capture_output=True, text=True, timeout=30,
+                            env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+    assert result.returncode != 0
+    assert "docker is not installed" in result.stdout
+
+
+def test_deploy_script_runs_the_steps_in_order():
+    """Validation before backup, backup before migrations, migrations once before the rolling restart,
+    verification after it, rollback on failure."""
+    text = SCRIPT.read_text()
+    main = text[text.index("main() {"):]
+    order = ["check_prerequisites", "run_tests", "build_image", "start_datastores", "validate_config",
+             "backup_database", "run_migrations", "rolling_restart", "verify_public", "rollback"]
+    positions = [main.index(step) for step in order]
+    assert positions == sorted(positions)
+    assert "python -m server check-config" in text and "pg_dump" in text
+    assert text.count("run --rm --no-deps -T migrate\n") + text.count("run --rm --no-deps -T migrate ||") == 1
+    assert "--force-recreate" in text
+
+
+@pytest.mark.parametrize("path", ["docs/GETTING_STARTED.md", "docs/DEPLOYMENT_GUIDE.md", "docs/OPERATIONS_RUNBOOK.md",
+                                  "docs/PRODUCTION_CHECKLIST.md", "docs/ARCHITECTURE.md", "docs/embedding.md"])
+def test_operator_documents_exist(path):
+    text = (ROOT / path).read_text()
+    assert len(text) > 1500 and text.startswith("# ")
+
+
+def _app_http_routes() -> dict[str, set[str]]:
+    """Path -> methods of every HTTP route the app serves in production (OpenAPI path syntax)."""
+    from starlette.routing import Route
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    app = create_app(Settings(env="production", jwt_secret="x" * 40))
+    out: dict[str, set[str]] = {}
+    for route in app.routes:
+        if isinstance(route, Route):
+            path = re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", route.path)
+            out.setdefault(path, set()).update(m.lower() for m in (route.methods or ()) if m != "HEAD")
+    return out
+
+
+def test_openapi_document_is_valid_and_matches_the_app():
+    from openapi_spec_validator import validate
+
+    spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    validate(spec)
+    assert spec["servers"][0]["url"].endswith("/ai")
+    routes = _app_http_routes()
+    for path, item in spec["paths"].items():
+        assert path in routes, f"docs/openapi.yaml documents {path}, which the app does not serve"
+        documented = {m for m in item if m in ("get", "post", "put", "delete", "patch")}
+        assert documented <= routes[path], (path, documented - routes[path])
+    for path in ("/health/live", "/health/ready", "/metrics", "/widget.js", "/admin", "/api/me",
+                 "/api/kb/documents", "/api/transcribe"):
+        assert path in spec["paths"], path
