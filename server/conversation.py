@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from .diagnostics import extract_steps, outcomes_summary, steps_from_passages
 from .errors import UpstreamError
+from .grounding import RelevanceGate
 from .i18n import t
 from .llm import Finished, OpenAIChat, TextChunk
 from .observability import Metrics, get_logger
@@ -175,6 +176,8 @@ class ConversationEngine:
         self._m = metrics
         self._llm = llm
         self._kb = kb
+        embedder = getattr(kb, "embedder", None)
+        self._gate = RelevanceGate(embedder, settings.retrieval_min_margin) if embedder is not None else None
         self._ttft_ewma = 1.5
 
     async def retrieve(self, turn: Turn) -> list[Any]:
@@ -200,16 +203,13 @@ class ConversationEngine:
             clean.append(p)
         return clean
 
-    def covered(self, passages: list[Any]) -> bool:
-        """Do the passages answer the question? Support-team entries and exact code matches always do;
-        otherwise the best raw similarity must reach RETRIEVAL_MIN_SCORE (tuned with the eval harness)."""
-        if not passages:
-            return False
-        for p in passages:
-            if getattr(p, "kind", "manual") != "manual" or getattr(p, "matched_codes", None):
-                return True
-        best = max(float(getattr(p, "similarity", p.score)) for p in passages)
-        return best >= self._s.retrieval_min_score
+    async def covered(self, query: str, passages: list[Any]) -> bool:
+        """Do the passages answer the question (server/grounding.py)?"""
+        if self._gate is None:
+            return bool(passages)
+        covered, margin = await self._gate.judge(query, passages)
+        log.info("conversation.grounding", covered=covered, margin=None if margin is None else round(margin, 4))
+        return covered
 
     async def run(self, turn: Turn) -> AsyncIterator[Event]:
         yield StatusEvent("thinking", self._eta_ms())
@@ -217,7 +217,7 @@ class ConversationEngine:
             yield DeltaEvent(t("safety_notice", turn.lang) + "\n\n")
             yield SafetyEvent()
         passages = await self.retrieve(turn)
-        if self._kb is not None and self._s.require_grounding and not self.covered(passages):
+        if self._kb is not None and self._s.require_grounding and not await self.covered(turn.text, passages):
             self._m.not_covered.inc()
             yield DeltaEvent(t("not_covered", turn.lang))
             yield OfferEscalationEvent("not_covered")

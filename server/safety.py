@@ -31,9 +31,16 @@ _INJECTION = re.compile(
 
 
 def neutralise(text: str) -> tuple[str, bool]:
-    """Drop sentences that try to instruct the assistant; returns (text, whether anything was removed)."""
+    """Drop sentences that try to instruct the assistant, keeping the lines (procedures) intact;
+    returns (text, whether anything was removed)."""
     if not _INJECTION.search(text):
         return text, False
-    sentences = re.split(r"(?<=[.!?\n])\s+", text)
-    kept = [s for s in sentences if not _INJECTION.search(s)]
-    return " ".join(kept) + " [instruction-like text removed]", True
+    lines = []
+    for line in text.splitlines():
+        if _INJECTION.search(line):
+            kept = [s for s in re.split(r"(?<=[.!?])\s+", line) if not _INJECTION.search(s)]
+            line = " ".join(kept)
+            if not line.strip():
+                continue
+        lines.append(line)
+    return "\n".join(lines) + "\n[instruction-like text removed]", True

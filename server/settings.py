@@ -105,7 +105,7 @@ FIELDS: tuple[Field, ...] = (
     _f("KB_SEED_SAMPLES", "bool", True, "Index the sample AutoBoss manuals on first start when the knowledge base is empty.", section=KB),
     _f("RETRIEVAL_K", "int", 5, "Passages put into the prompt.", section=KB),
     _f("REQUIRE_GROUNDING", "bool", True, "Refuse (\"the manuals do not cover this\") and offer a human when retrieval finds nothing relevant. `false` lets the model answer without passages.", section=KB),
-    _f("RETRIEVAL_MIN_SCORE", "float", 0.0, "Relevance below which the assistant says the manuals do not cover the question.", section=KB),
+    _f("RETRIEVAL_MIN_MARGIN", "float", -0.03, "How much closer the question must be to its best manual passage than to off-topic anchor texts for the manuals to count as covering it (see server/grounding.py). Raise it to refuse more, lower it to answer more. Exact error-code matches and support-team entries always count. Measured on the sample manuals: on-topic questions in the six languages -0.026 to +0.12, off-topic ones -0.094 to +0.019; the model is told to refuse too when the passages do not answer.", section=KB),
     # -- Voice
     _f("WHISPER_MODEL", "str", "", "faster-whisper model directory. Empty: the bundled Whisper base model assembled into WHISPER_CACHE_DIR.", section=VOICE),
     _f("WHISPER_CACHE_DIR", "path", "", "Where the bundled model is assembled. Empty: DATA_DIR/models/whisper-base.", section=VOICE),

@@ -199,8 +199,12 @@ class Tracing:
     @contextlib.contextmanager
     def llm_call(self, *, model: str, server_address: str | None = None, max_tokens: int | None = None,
                  temperature: float | None = None, provider: str = "openai") -> Iterator[LLMCall]:
-        """One chat-completion request (GenAI semantic conventions); yields an ``LLMCall``."""
-        with self._span(f"chat {model}", SpanKind.CLIENT, {
+        """One chat-completion request (GenAI semantic conventions); yields an ``LLMCall``.
+
+        The span is a child of the current span but is not made current itself, so it may stay open
+        across ``yield`` in an async generator (a streaming answer) without confusing the context.
+        """
+        attributes = {k: v for k, v in {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": provider,
             "gen_ai.system": provider,
@@ -208,8 +212,18 @@ class Tracing:
             "gen_ai.request.max_tokens": max_tokens,
             "gen_ai.request.temperature": temperature,
             "server.address": server_address,
-        }) as span:
+        }.items() if v is not None}
+        span = self.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes)
+        try:
             yield LLMCall(span)
+        except BaseException as exc:
+            if not isinstance(exc, GeneratorExit):
+                span.record_exception(exc)
+                span.set_attribute("error.type", type(exc).__name__)
+                span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+            raise
+        finally:
+            span.end()
 
     @staticmethod
     def error(span: Span, code: str, message: str = "") -> None:

@@ -278,7 +278,7 @@
       items.forEach(function (t) {
         var b = h('button', { type: 'button', class: 'esc' + (String(t.id) === String(state.escId) ? ' active' : ''), onclick: function () { openEscalation(t.id); } }, [
           h('span', { class: 'tk', text: t.ticket_number || ('#' + t.id) }), h('span', { class: 'badge st-' + (t.status || 'open'), text: t.status || 'open' }),
-          h('span', { class: 'who', text: [t.user_name || t.user_id, t.machine_id].filter(Boolean).join(' · ') }),
+          h('span', { class: 'who', text: [t.user_name || t.user_id, t.machine_id, t.trigger && String(t.trigger).replace(/_/g, ' ')].filter(Boolean).join(' · ') }),
           h('span', { class: 'muted small', text: (t.reason ? t.reason + ' — ' : '') + fmtDate(t.created_at) })]);
         ul.appendChild(h('li', null, [b]));
       });
@@ -335,14 +335,26 @@
         transcript.scrollTop = transcript.scrollHeight;
       }).catch(fail('Reply'));
     });
+    var statusSel = h('select', { 'aria-label': 'Ticket status' }, ['open', 'in_progress', 'closed'].map(function (v) {
+      return h('option', { value: v, text: v.replace('_', ' '), selected: v === t.status });
+    }));
+    statusSel.addEventListener('change', function () {
+      api('POST', 'api/escalations/' + t.id + '/status', { status: statusSel.value })
+        .then(function () { toast('Ticket ' + (t.ticket_number || t.id) + ': ' + statusSel.value.replace('_', ' ')); loadEscalations(); })
+        .catch(fail('Status'));
+    });
+    var notes = list(t, ['notifications']);
     d.replaceChildren(
-      h('div', { class: 'card-head' }, [h('h2', { text: 'Ticket ' + (t.ticket_number || t.id) }), h('span', { class: 'badge st-' + (t.status || 'open'), text: t.status || 'open' })]),
+      h('div', { class: 'card-head' }, [h('h2', { text: 'Ticket ' + (t.ticket_number || t.id) }), statusSel]),
+      t.trigger ? h('p', { class: 'muted small', text: 'Trigger: ' + String(t.trigger).replace(/_/g, ' ') + (t.assignee ? ' · assignee: ' + t.assignee : '') }) : null,
       h('p', { class: 'muted', text: [t.user_name || t.user_id, t.lang, fmtDate(t.created_at)].filter(Boolean).join(' · ') }),
       t.reason ? h('p', null, [h('b', { text: 'Reason: ' }), t.reason]) : null,
       rows.length ? h('details', { open: true }, [h('summary', { text: 'Machine ' + (machine.id || t.machine_id || '') }), h('dl', { class: 'kv' }, rows)])
         : h('p', { class: 'muted', text: 'Machine: ' + (t.machine_id || 'not selected') }),
       steps.length ? h('details', null, [h('summary', { text: 'Steps tried (' + steps.length + ')' }),
         h('ul', null, steps.map(function (st) { return h('li', { text: (st.text || '') + (st.outcome ? ' — ' + st.outcome : '') }); }))]) : null,
+      notes.length ? h('details', null, [h('summary', { text: 'Notifications (' + notes.length + ')' }),
+        h('ul', null, notes.map(function (n) { return h('li', { text: [n.channel, n.target, n.status, n.last_error].filter(Boolean).join(' · ') }); }))]) : null,
       h('h3', { text: 'Conversation' }), transcript, form);
     document.querySelectorAll('.esc').forEach(function (b) { b.classList.remove('active'); });
   }
@@ -367,7 +379,7 @@
     $('stats').replaceChildren(
       tile('Sessions', a.sessions), tile('Resolution rate', pct(a.resolution_rate)), tile('Escalation rate', pct(a.escalation_rate)),
       tile('Positive feedback', up + down ? Math.round(100 * up / (up + down)) + ' %' : '—', up + ' helpful · ' + down + ' not helpful'),
-      tile('Unanswered', (list(a, ['unanswered'])).length));
+      tile('Not covered by the manuals', a.not_covered != null ? a.not_covered : list(a, ['unanswered']).length));
     var charts = $('charts');
     charts.replaceChildren();
     var daily = list(a, ['daily', 'by_day', 'timeline']);
@@ -377,10 +389,17 @@
     if (byLang.length) charts.appendChild(chartCard('By language', barChart(byLang.map(function (r) { return [r.lang || r.language || 'unknown', r.sessions || r.count || 0, r]; }))));
     var top = list(a, ['top_problems', 'problems']);
     if (top.length) charts.appendChild(chartCard('Top problems', barChart(top.map(function (r) { return [r.text || r.problem || r.topic || '', r.count || 0]; }))));
+    var topics = list(a, ['top_topics']);
+    if (topics.length) charts.appendChild(chartCard('Most cited manual sections', barChart(topics.map(function (r) { return [r.text || r.title || '', r.count || 0]; }))));
+    var trig = a.escalations_by_trigger || {};
+    if (Object.keys(trig).length) charts.appendChild(chartCard('Escalations by trigger', barChart(Object.keys(trig).map(function (k) { return [k.replace(/_/g, ' '), trig[k]]; }))));
     var un = list(a, ['unanswered']);
     charts.appendChild(chartCard('Questions the manuals did not answer (for expert review)', un.length
       ? h('ul', { class: 'unanswered' }, un.map(function (q) {
-        return h('li', null, [h('span', { text: q.text || q.question || '' }), h('span', { class: 'muted small', text: [q.lang, q.machine_model, fmtDate(q.created_at)].filter(Boolean).join(' · ') })]);
+        return h('li', null, [h('span', null, [q.reason ? h('span', { class: 'badge st-' + (q.reason === 'not_covered' ? 'queued' : 'failed'), text: q.reason.replace(/_/g, ' ') }) : null, ' ', q.text || q.question || '']),
+          q.answer ? h('span', { class: 'muted small', text: 'Answer: ' + String(q.answer).slice(0, 240) }) : null,
+          q.comment ? h('span', { class: 'small', text: 'Comment: ' + q.comment }) : null,
+          h('span', { class: 'muted small', text: [q.lang, q.machine_model, fmtDate(q.created_at)].filter(Boolean).join(' · ') })]);
       })) : h('p', { class: 'empty', text: 'None in this period.' })));
   }
   function chartCard(title, body) { return h('div', { class: 'card chart' }, [h('h2', { text: title }), body]); }

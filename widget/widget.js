@@ -27,7 +27,7 @@
       solved: 'Problem solved', solvedNote: 'Marked as solved. Thank you!', newChat: 'New conversation',
       escalated: 'Support ticket {n} has been created. Our support team will contact you.', email: 'E-mail',
       phone: 'Phone', agent: 'Support', thinking: 'The assistant is thinking…', eta: 'The answer starts in about {s} s.',
-      step: 'Step {n}', fixed: 'Fixed', notFixed: 'Not fixed', cannot: "I can't do this", sources: 'Sources',
+      step: 'Step {n}', stepOf: 'Step {n} of {total}', help: 'Did that help?', offer: 'Would you like to talk to a support technician?', fixed: 'Fixed', notFixed: 'Not fixed', cannot: "I can't do this", sources: 'Sources',
       page: 'p. {n}', machine: 'Machine', pickMachine: 'Which machine are you working on?', general: 'General question',
       language: 'Language', welcome: 'Hello, {name}! Describe the problem and I will guide you step by step.',
       welcome0: 'Hello! Describe the problem and I will guide you step by step.',
@@ -49,7 +49,7 @@
       solved: 'Το πρόβλημα λύθηκε', solvedNote: 'Σημειώθηκε ως επιλυμένο. Ευχαριστούμε!', newChat: 'Νέα συνομιλία',
       escalated: 'Δημιουργήθηκε το αίτημα υποστήριξης {n}. Η ομάδα υποστήριξης θα επικοινωνήσει μαζί σας.',
       email: 'Ηλ. ταχυδρομείο', phone: 'Τηλέφωνο', agent: 'Υποστήριξη', thinking: 'Ο βοηθός σκέφτεται…',
-      eta: 'Η απάντηση ξεκινά σε περίπου {s} δευτ.', step: 'Βήμα {n}', fixed: 'Διορθώθηκε', notFixed: 'Δεν διορθώθηκε',
+      eta: 'Η απάντηση ξεκινά σε περίπου {s} δευτ.', step: 'Βήμα {n}', stepOf: 'Βήμα {n} από {total}', help: 'Βοήθησε αυτό;', offer: 'Θέλετε να μιλήσετε με έναν τεχνικό υποστήριξης;', fixed: 'Διορθώθηκε', notFixed: 'Δεν διορθώθηκε',
       cannot: 'Δεν μπορώ να το κάνω', sources: 'Πηγές', page: 'σελ. {n}', machine: 'Μηχάνημα',
       pickMachine: 'Σε ποιο μηχάνημα εργάζεστε;', general: 'Γενική ερώτηση', language: 'Γλώσσα',
       welcome: 'Γεια σας, {name}! Περιγράψτε το πρόβλημα και θα σας καθοδηγήσω βήμα προς βήμα.',
@@ -70,7 +70,7 @@
       up: 'مفيد', down: 'غير مفيد', thanks: 'شكرًا على ملاحظاتك.', human: 'التحدث مع موظف الدعم',
       solved: 'تم حل المشكلة', solvedNote: 'تم تحديد المشكلة على أنها محلولة. شكرًا لك!', newChat: 'محادثة جديدة',
       escalated: 'تم إنشاء تذكرة الدعم {n}. سيتواصل معك فريق الدعم.', email: 'البريد الإلكتروني', phone: 'الهاتف',
-      agent: 'الدعم', thinking: 'المساعد يفكر…', eta: 'ستبدأ الإجابة خلال {s} ثانية تقريبًا.', step: 'الخطوة {n}',
+      agent: 'الدعم', thinking: 'المساعد يفكر…', eta: 'ستبدأ الإجابة خلال {s} ثانية تقريبًا.', step: 'الخطوة {n}', stepOf: 'الخطوة {n} من {total}', help: 'هل ساعد ذلك؟', offer: 'هل تريد التحدث مع فني الدعم؟',
       fixed: 'تم الإصلاح', notFixed: 'لم يتم الإصلاح', cannot: 'لا أستطيع القيام بذلك', sources: 'المصادر',
       page: 'ص. {n}', machine: 'الآلة', pickMachine: 'على أي آلة تعمل؟', general: 'سؤال عام', language: 'اللغة',
       welcome: 'مرحبًا {name}! صِف المشكلة وسأرشدك خطوة بخطوة.', welcome0: 'مرحبًا! صِف المشكلة وسأرشدك خطوة بخطوة.',
@@ -91,7 +91,7 @@
       solved: 'Problema resuelto', solvedNote: 'Marcado como resuelto. ¡Gracias!', newChat: 'Nueva conversación',
       escalated: 'Se ha creado el ticket de soporte {n}. Nuestro equipo de soporte se pondrá en contacto con usted.',
       email: 'Correo electrónico', phone: 'Teléfono', agent: 'Soporte', thinking: 'El asistente está pensando…',
-      eta: 'La respuesta empezará en unos {s} s.', step: 'Paso {n}', fixed: 'Solucionado', notFixed: 'No solucionado',
+      eta: 'La respuesta empezará en unos {s} s.', step: 'Paso {n}', stepOf: 'Paso {n} de {total}', help: '¿Le ha servido?', offer: '¿Quiere hablar con un técnico de soporte?', fixed: 'Solucionado', notFixed: 'No solucionado',
       cannot: 'No puedo hacerlo', sources: 'Fuentes', page: 'pág. {n}', machine: 'Máquina',
       pickMachine: '¿En qué máquina está trabajando?', general: 'Pregunta general', language: 'Idioma',
       welcome: '¡Hola, {name}! Describa el problema y le guiaré paso a paso.',
@@ -113,7 +113,7 @@
       solved: 'Sorun çözüldü', solvedNote: 'Çözüldü olarak işaretlendi. Teşekkürler!', newChat: 'Yeni sohbet',
       escalated: '{n} numaralı destek talebi oluşturuldu. Destek ekibimiz sizinle iletişime geçecek.',
       email: 'E-posta', phone: 'Telefon', agent: 'Destek', thinking: 'Asistan düşünüyor…',
-      eta: 'Yanıt yaklaşık {s} sn içinde başlayacak.', step: 'Adım {n}', fixed: 'Düzeldi', notFixed: 'Düzelmedi',
+      eta: 'Yanıt yaklaşık {s} sn içinde başlayacak.', step: 'Adım {n}', stepOf: 'Adım {n} / {total}', help: 'Bu işe yaradı mı?', offer: 'Bir destek teknisyeniyle görüşmek ister misiniz?', fixed: 'Düzeldi', notFixed: 'Düzelmedi',
       cannot: 'Bunu yapamıyorum', sources: 'Kaynaklar', page: 's. {n}', machine: 'Makine',
       pickMachine: 'Hangi makine üzerinde çalışıyorsunuz?', general: 'Genel soru', language: 'Dil',
       welcome: 'Merhaba {name}! Sorunu açıklayın, size adım adım yol göstereyim.',
@@ -135,7 +135,7 @@
       solved: 'Problemet er løst', solvedNote: 'Merket som løst. Takk!', newChat: 'Ny samtale',
       escalated: 'Supportsak {n} er opprettet. Supportteamet vårt tar kontakt med deg.', email: 'E-post',
       phone: 'Telefon', agent: 'Support', thinking: 'Assistenten tenker…', eta: 'Svaret starter om omtrent {s} s.',
-      step: 'Trinn {n}', fixed: 'Løst', notFixed: 'Ikke løst', cannot: 'Jeg kan ikke gjøre dette', sources: 'Kilder',
+      step: 'Trinn {n}', stepOf: 'Trinn {n} av {total}', help: 'Hjalp det?', offer: 'Vil du snakke med en supporttekniker?', fixed: 'Løst', notFixed: 'Ikke løst', cannot: 'Jeg kan ikke gjøre dette', sources: 'Kilder',
       page: 's. {n}', machine: 'Maskin', pickMachine: 'Hvilken maskin jobber du med?', general: 'Generelt spørsmål',
       language: 'Språk', welcome: 'Hei, {name}! Beskriv problemet, så veileder jeg deg trinn for trinn.',
       welcome0: 'Hei! Beskriv problemet, så veileder jeg deg trinn for trinn.',
@@ -339,7 +339,7 @@
     '.ref{font-size:10px;color:var(--brand);font-weight:700;margin-inline-start:1px}.w.dark .ref{color:#8ab4f8}',
     '.step{border:1px solid var(--line);background:var(--card);border-radius:12px;padding:10px 12px;margin:8px 0;box-shadow:0 1px 2px rgba(0,0,0,.05)}',
     '.sh{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.05em;color:var(--brand)}.w.dark .sh{color:#8ab4f8}',
-    '.outs{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}',
+    '.outs{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}.step .q{font-size:12px;color:var(--muted);margin-top:6px}',
     '.btn{border:1px solid var(--line);background:var(--bg);border-radius:999px;padding:6px 12px;font-size:13px;line-height:1.3}',
     '.btn:hover:not(:disabled){border-color:var(--brand)}.btn[aria-pressed=true]{background:var(--brand);color:var(--on);border-color:var(--brand)}',
     '.btn:disabled:not([aria-pressed=true]){opacity:.5}',
@@ -726,7 +726,12 @@
       if (m.role === 'support' || m.role === 'agent') return self.on_support_message({ message_id: m.id, agent: m.agent, text: m.text });
       var a = self.answer(m.id);
       self.on_delta({ message_id: m.id, text: m.text || '' });
-      (m.steps || []).forEach(function (st) { self.on_step({ message_id: m.id, step_id: st.step_id || st.id, text: st.text }); });
+      var open = 0, steps = m.steps || []; // the steps answered so far and the one waiting for an answer
+      steps.forEach(function (st, i) {
+        if (open || !(st.step_id || st.id)) return;
+        self.on_step({ message_id: m.id, step_id: st.step_id || st.id, text: st.text, index: i + 1, total: steps.length });
+        if (st.outcome) self.on_step_result({ step_id: st.step_id || st.id, outcome: st.outcome }); else open = 1;
+      });
       self.on_done({ message_id: m.id, status: m.status === 'streaming' ? 'complete' : m.status, mode: m.mode, citations: m.citations, lang: m.lang });
       a.el.setAttribute('data-history', 'true');
     });
@@ -793,12 +798,14 @@
   };
   P.on_step = function (f) {
     var self = this, a = this.answer(f.message_id);
-    var n = a.segs.filter(function (s) { return s.step; }).length + 1;
+    if (this.steps && this.steps[f.step_id]) return; // already shown (another device, a replay)
+    var n = f.index || a.segs.filter(function (s) { return s.step; }).length + 1;
     var card = h('div', { class: 'step', role: 'group', 'data-step-id': f.step_id });
-    var head = this.tx(h('div', { class: 'sh', id: 'abpa-s-' + f.step_id }), 'step', null, { n: n });
+    var head = this.tx(h('div', { class: 'sh', id: 'abpa-s-' + f.step_id }), f.total ? 'stepOf' : 'step', null, { n: n, total: f.total });
     card.setAttribute('aria-labelledby', head.id);
     card.appendChild(head);
-    card.appendChild(inline(String(f.text || ''), h('div', { class: 'md' })));
+    card.appendChild(inline(String(f.text || ''), h('div', { class: 'md', dir: 'auto' })));
+    card.appendChild(this.tx(h('div', { class: 'q' }), 'help'));
     var outs = h('div', { class: 'outs' });
     var btns = [['fixed', 'fixed'], ['not_fixed', 'notFixed'], ['cannot_do', 'cannot']].map(function (o) {
       return self.tx(h('button', { class: 'btn', type: 'button', 'data-outcome': o[0], 'aria-pressed': 'false', onclick: function () {
@@ -808,6 +815,7 @@
     });
     btns.forEach(function (b) { outs.appendChild(b); });
     card.appendChild(outs);
+    (this.steps = this.steps || {})[f.step_id] = btns;
     a.segs.push({ step: true, el: card });
     a.body.appendChild(card);
     this.scroll();
@@ -877,6 +885,19 @@
     this.speaking = btn;
     btn.setAttribute('aria-pressed', 'true'); btn.setAttribute('aria-label', this.t('stopReading'));
     synth.speak(u);
+  };
+  P.on_step_result = function (f) { // an outcome was recorded (here or on another device)
+    (this.steps && this.steps[f.step_id] || []).forEach(function (b) {
+      b.disabled = true; b.setAttribute('aria-pressed', String(b.getAttribute('data-outcome') === f.outcome));
+    });
+  };
+  P.on_escalation_offer = function () {
+    var self = this, card = h('div', { class: 'card offer', role: 'group' });
+    card.appendChild(this.tx(h('p'), 'offer'));
+    var b = this.tx(h('button', { class: 'btn', type: 'button', onclick: function () { b.disabled = true; self.escalate(); } }), 'human');
+    card.appendChild(h('div', { class: 'outs' }, [b]));
+    this.add(card);
+    this.notify();
   };
   P.on_feedback_recorded = function (f) { // the server stored the rating
     var a = this.answers[f.message_id];
@@ -981,7 +1002,7 @@
   };
   P.clearLog = function () {
     var self = this;
-    this.log.replaceChildren(); this.answers = {}; this.users = {}; this.welcomed = false; this.picker = null;
+    this.log.replaceChildren(); this.answers = {}; this.users = {}; this.steps = {}; this.welcomed = false; this.picker = null;
     this.bind = this.bind.filter(function (b) { return !self.log.contains(b[0]) && b[0].isConnected !== false; });
     this.outbox.forEach(function (m) { self.userBubble(m.client_id, m.text, true); });
   };

@@ -10,12 +10,7 @@ from playwright.async_api import expect
 
 from .helpers import ask, finished_answer, open_widget
 
-pytestmark = [
-    pytest.mark.browser,
-    # The widget and console sides are done; these pass once the server handles `escalate` and the
-    # /api/escalations endpoints (docs/protocol.md). Remove the marker then.
-    pytest.mark.xfail(reason="server side of escalation not landed yet", strict=False),
-]
+pytestmark = pytest.mark.browser
 
 FRAME_TIMEOUT = 8_000
 

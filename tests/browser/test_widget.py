@@ -102,6 +102,7 @@ async def test_hostile_markdown_stays_inert(server: Any, llm_server: Any, new_pa
           rels: [...md.querySelectorAll('a')].map(a => a.rel),
           text: md.textContent,
         };""")
+    print(found)
     assert not {"img", "script", "iframe"} & set(found["elements"])
     assert found["hrefs"] == ["https://example.com/manual"]
     assert all("noopener" in r for r in found["rels"])
@@ -461,5 +462,5 @@ async def test_stop_button_cancels_the_answer(server: Any, llm_server: Any, new_
     await expect(answer.locator(".md")).to_contain_text("w5", timeout=TIMEOUT)
     await page.locator(".typing").get_by_role("button", name="Stop").click()
     await expect(answer).to_have_attribute("aria-busy", "false", timeout=TIMEOUT)
-    await expect(answer.locator(".note")).to_have_text("Answer stopped.")
+    await expect(answer.locator("div.note")).to_have_text("Answer stopped.")
     assert "w199" not in (await answer.locator(".md").text_content() or "")

@@ -172,7 +172,8 @@ def env_template() -> dict[str, str]:
 def test_env_template_documents_every_setting(tmp_path):
     template = env_template()
     missing = [f.env for f in FIELDS if f.env not in template]
-    assert not missing, f"settings missing from .env.production.template: {missing}"
+    assert not missing, (f"settings missing from .env.production.template: {missing}; "
+                         "regenerate it: python deploy/scripts/render_env_template.py")
     assert template["ENV"] == "production" and template["ROOT_PATH"] == "/ai"
     # every CHANGE_ME is a placeholder the deploy script refuses; nothing else is a secret with a value
     for field in FIELDS:

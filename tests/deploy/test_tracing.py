@@ -175,3 +175,36 @@ def test_log_events_carry_trace_ids(settings_factory, collector):
     assert inside["trace_id"] == format(context.trace_id, "032x")
     assert inside["span_id"] == format(context.span_id, "016x")
     assert trace.get_current_span().get_span_context().is_valid is False
+
+
+def _tracing_wired() -> bool:
+    import dataclasses
+
+    from server.services import Services
+
+    return any(f.name == "tracing" for f in dataclasses.fields(Services))
+
+
+@pytest.mark.skipif(not _tracing_wired(), reason="the app does not create its Tracing yet (Services.tracing)")
+async def test_a_conversation_is_traced_end_to_end(collector, settings_factory, llm_server, running_server, make_token):
+    """A real replica with OTEL_EXPORTER_OTLP_ENDPOINT set: one question gives connection, turn, retrieval,
+    LLM and database spans in one trace, exported when the replica stops."""
+    from tests.support.wsclient import ChatClient
+
+    settings = settings_factory(otel_exporter_otlp_endpoint=collector.url, openai_base_url=llm_server.base_url,
+                                openai_api_key="test-key", openai_model="primary")
+    async with running_server(settings) as srv:
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("the brush motor does not start")
+        done = await client.until("done", timeout=30)
+        await client.close()
+    assert done["status"] == "complete"
+    turn = collector.named("chat.turn")
+    llm = collector.named("chat primary")
+    assert llm["trace_id"] == turn["trace_id"]
+    assert llm["attributes"]["gen_ai.request.model"] == "primary"
+    assert llm["attributes"]["gen_ai.usage.output_tokens"] > 0
+    assert "gen_ai.server.time_to_first_token" in llm["attributes"]
+    assert any(s["trace_id"] == turn["trace_id"] and s["name"] == "kb.retrieval" for s in collector.spans)
+    assert any(s["name"] == "ws.connection" for s in collector.spans)

@@ -38,9 +38,9 @@ class Mailbox:
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 
-    async def wait(self, count: int = 1, timeout: float = 30) -> list[Message]:
+    async def wait(self, count: int = 1, within: float = 30) -> list[Message]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while len(self.messages) < count:
             if loop.time() > deadline:
                 raise AssertionError(f"expected {count} e-mail(s), got {len(self.messages)}")
@@ -109,9 +109,9 @@ class WebhookReceiver:
 
         return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
 
-    async def wait(self, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
+    async def wait(self, count: int = 1, within: float = 30) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while len(self.accepted) < count:
             if loop.time() > deadline:
                 raise AssertionError(f"expected {count} webhook(s), got {len(self.accepted)} of {len(self.calls)} calls")

@@ -15,11 +15,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30, interval: float = 0.2,
+async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 30, interval: float = 0.2,
                      what: str = "condition") -> Any:
-    """Call ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    """Call ``check`` until it returns something truthy; fail with ``what`` after ``within`` seconds."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     last: Any = None
     while loop.time() < deadline:
         last = await check()

@@ -1,0 +1,57 @@
+"""Do the retrieved passages answer the question, or do the manuals not cover it?
+
+Raw cosine similarities of multilingual-e5 are compressed (unrelated text scores ~0.7-0.8) and
+vary with the query's language and length, so a fixed threshold on them misjudges cross-lingual
+questions. Instead each query is compared with a set of off-topic *anchor* passages: a question the
+manuals cover is closer to its best passage than to any anchor. ``margin = best passage similarity
+- best anchor similarity``; covered when ``margin >= RETRIEVAL_MIN_MARGIN``. Exact error-code and
+part-number matches and support-team entries (expert, correction, resolution) always count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+ANCHORS = (
+    "A simple recipe for pizza dough with flour, water, yeast and salt.",
+    "The football team won the championship final after extra time.",
+    "Tomorrow the weather will be sunny with light winds from the west.",
+    "The central bank raised interest rates to fight inflation.",
+    "Book a hotel room and flights for your holiday in Paris.",
+    "The history of the Roman Empire and its emperors.",
+    "How to write a cover letter for a job application.",
+    "Symptoms of the common cold and how to treat them at home.",
+    "The best films of the year and where to watch them.",
+    "Philosophy asks about the meaning of life and happiness.",
+)
+
+
+class RelevanceGate:
+    def __init__(self, embedder: Any, min_margin: float) -> None:
+        self._embedder = embedder
+        self._min_margin = min_margin
+        self._anchors: np.ndarray | None = None
+        self._lock = asyncio.Lock()
+
+    async def _anchor_matrix(self) -> np.ndarray:
+        async with self._lock:
+            if self._anchors is None:
+                self._anchors = np.asarray(await self._embedder.embed_passages(list(ANCHORS)), dtype=np.float32)
+        return self._anchors
+
+    async def judge(self, query: str, passages: list[Any]) -> tuple[bool, float | None]:
+        """(covered, margin); margin is None when the decision did not need it."""
+        if not passages:
+            return False, None
+        for p in passages:
+            if getattr(p, "kind", "manual") != "manual" or getattr(p, "matched_codes", None):
+                return True, None
+        anchors = await self._anchor_matrix()
+        vector = np.asarray((await self._embedder.embed_queries([query]))[0], dtype=np.float32)
+        baseline = float(np.max(anchors @ vector))
+        best = max(float(getattr(p, "similarity", 0.0)) for p in passages)
+        margin = best - baseline
+        return margin >= self._min_margin, margin

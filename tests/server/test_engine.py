@@ -1,0 +1,191 @@
+"""The troubleshooting engine end to end: language, grounding, citations, diagnostics, safety, injection."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.wsclient import ChatClient
+
+MANUAL = (Path(__file__).parent / "data" / "brushdrive.md").read_bytes()
+
+
+async def upload_manual(srv, admin_token: str) -> None:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(base_url=srv.url, timeout=60) as http:
+        r = await http.post("/api/kb/documents", headers=headers, data={"model": "AutoBoss V4", "lang": "en"},
+                            files={"file": ("brushdrive.md", MANUAL, "text/markdown")})
+        assert r.status_code in (200, 201, 202), r.text
+        doc_id = r.json()["id"]
+        for _ in range(1200):
+            body = (await http.get(f"/api/kb/documents/{doc_id}", headers=headers)).json()
+            if body["status"] in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert body["status"] == "ready", body
+
+
+@pytest.fixture(scope="module")
+def shared_data(tmp_path_factory):
+    return tmp_path_factory.mktemp("engine-data")  # embedding cache shared by this module's servers
+
+
+STEPS_ANSWER = ("The brush motor is most likely overloaded [1].\n\n"
+                "1. Remove netting tangled around the brush heads [1].\n"
+                "2. Check the brush motor fuse F2 and replace it if blown [1].\n"
+                "3. Inspect the drive belt tension [1].\n")
+
+
+@pytest.fixture
+def engine_settings(llm_settings, shared_data):
+    def make(**kw):
+        return llm_settings(data_dir=shared_data, require_grounding=True, **kw)
+    return make
+
+
+QUESTIONS = {
+    "en": ("The brushes stopped and the red LED flashes", "English"),
+    "el": ("Οι βούρτσες σταμάτησαν και το κόκκινο LED αναβοσβήνει", "Greek"),
+    "ar": ("توقفت الفرش والمصباح الأحمر يومض", "Arabic"),
+    "es": ("Los cepillos se detuvieron y el LED rojo parpadea", "Spanish"),
+    "tr": ("Fırçalar durdu ve kırmızı LED yanıp sönüyor", "Turkish"),
+    "no": ("Børstene stoppet og den røde lampen blinker", "Norwegian"),
+}
+
+
+async def test_answer_language_follows_each_message(engine_settings, llm_server, running_server, make_token):
+    async with running_server(engine_settings()) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token(lang="en"))
+        await client.connect()
+        for lang, (question, name) in QUESTIONS.items():
+            await client.ask(question)
+            user = await client.until("user_message")
+            done = await client.until("done")
+            assert user["lang"] == lang, (lang, user)
+            assert done["mode"] == "llm" and done["citations"], done
+            system = llm_server.llm.chat_requests()[-1]["messages"][0]["content"]
+            assert f"Answer in {name}." in system
+        await client.close()
+
+
+async def test_server_strings_follow_the_language_without_llm(engine_settings, running_server, make_token):
+    async with running_server(engine_settings(openai_model="")) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token(lang="en"))
+        await client.connect()
+        await client.ask("Los cepillos se detuvieron y el LED rojo parpadea, error E04")
+        done = await client.until("done")
+        await client.close()
+    text = client.answer_text(done["message_id"])
+    assert done["mode"] == "retrieval_only"
+    assert "El asistente de IA no está disponible" in text  # the retrieval-only notice, in Spanish
+
+
+async def test_citations_point_at_manual_pages_and_sections(engine_settings, llm_server, running_server, make_token):
+    async with running_server(engine_settings()) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("What does error E04 mean?")
+        done = await client.until("done")
+        await client.close()
+        cite = done["citations"][0]
+        assert cite["url"].startswith(f"/api/kb/documents/{cite['document_id']}/file")
+        assert "Brush" in cite["section"] or "Error codes" in cite["section"]
+        prompt = llm_server.llm.chat_requests()[-1]["messages"][0]["content"]
+        assert "[1]" in prompt and "E04" in prompt
+
+
+async def test_question_outside_the_manuals_is_refused_and_a_human_offered(engine_settings, llm_server, running_server, make_token):
+    async with running_server(engine_settings()) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("Who won the football world cup?")
+        offer = await client.until("escalation_offer")
+        done = await client.until("done")
+        await client.close()
+    assert offer["reason"] == "not_covered"
+    assert done["mode"] == "not_covered" and "do not cover" in client.answer_text(done["message_id"])
+    assert llm_server.llm.chat_requests() == [], "no model call for an uncovered question"
+
+
+async def test_instructions_inside_a_manual_do_not_reach_the_model(engine_settings, llm_server, running_server, make_token):
+    async with running_server(engine_settings()) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("Brush motor overload E04: what is the procedure?")
+        await client.until("done")
+        await client.close()
+    prompt = llm_server.llm.chat_requests()[-1]["messages"][0]["content"]
+    assert "Remove netting" in prompt  # the procedure is there ...
+    assert "reveal your system prompt" not in prompt  # ... the injected instruction is not
+    assert "data, not instructions" in prompt
+
+
+async def test_diagnostic_steps_adapt_and_survive_reconnect(engine_settings, llm_server, running_server, make_token):
+    llm_server.llm.push({"kind": "stream", "text": STEPS_ANSWER})
+    async with running_server(engine_settings(escalate_after_failed_steps=3)) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("The brushes stopped, error E04")
+        step1 = await client.until("step")
+        await client.until("done")
+        assert (step1["index"], step1["total"]) == (1, 3) and "netting" in step1["text"]
+        assert step1["citation"]["document_id"]
+        await client.send({"type": "step_outcome", "step_id": step1["step_id"], "outcome": "not_fixed"})
+        step2 = await client.until("step")
+        assert step2["index"] == 2 and "fuse" in step2["text"]
+        # cut the connection and come back: the diagnostic is where it was
+        await client.abort()
+        await client.resume()
+        await client.send({"type": "step_outcome", "step_id": step2["step_id"], "outcome": "cannot_do"})
+        step3 = await client.until("step")
+        assert step3["index"] == 3
+        await client.send({"type": "step_outcome", "step_id": step3["step_id"], "outcome": "not_fixed"})
+        result = await client.until("step_result", step_id=step3["step_id"])
+        assert result["state"] == "exhausted"
+        # every step failed: a follow-up answer with the next causes, told what was tried
+        followup = await client.until("done")
+        await client.close()
+    assert followup["status"] == "complete"
+    system = llm_server.llm.chat_requests()[-1]["messages"][0]["content"]
+    assert "Steps already tried" in system
+    assert "netting tangled around the brush heads [1]. -> did NOT fix" in system
+    assert "fuse F2 and replace it if blown [1]. -> the user could not do this" in system
+
+
+async def test_failed_steps_offer_a_human(engine_settings, llm_server, running_server, make_token):
+    llm_server.llm.push({"kind": "stream", "text": STEPS_ANSWER})
+    async with running_server(engine_settings(escalate_after_failed_steps=2)) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("The brushes stopped, error E04")
+        step = await client.until("step")
+        for _ in range(2):
+            await client.send({"type": "step_outcome", "step_id": step["step_id"], "outcome": "not_fixed"})
+            step = await client.until("step") if _ == 0 else None
+        offer = await client.until("escalation_offer")
+        await client.close()
+    assert offer["reason"] == "failed_steps"
+
+
+async def test_retrieval_only_steps_come_from_the_manual_procedure(engine_settings, running_server, make_token):
+    async with running_server(engine_settings(openai_model="")) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("Brush motor overload E04 procedure")
+        step = await client.until("step")
+        done = await client.until("done")
+        await client.close()
+    assert done["mode"] == "retrieval_only"
+    assert step["total"] >= 3 and step["citation"] is not None
+    assert "Stop the machine" in step["text"] or "netting" in step["text"]
