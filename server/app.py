@@ -78,7 +78,7 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, send_wrapper)  # type: ignore[arg-type]
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
@@ -108,7 +108,7 @@ async def ready(request: Request) -> Response:
 
 
 async def readiness(services: Services) -> list[ComponentHealth]:
-    checks = [
+    checks: list[Any] = [
         probe("postgres", lambda: services.db.fetchval("SELECT 1")),
         probe("redis", services.redis.ping),
     ]
@@ -263,7 +263,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
             log.info("app.stopped")
 
     middleware = [
-        Middleware(RequestContext, metrics=metrics),
+        Middleware(RequestContext, metrics=metrics),  # type: ignore[arg-type]
         Middleware(GZipMiddleware, minimum_size=1024),
     ]
     if settings.allowed_origins:

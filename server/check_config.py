@@ -3,7 +3,8 @@
 Each check prints one line (``OK``, ``WARN``, ``FAIL`` or ``SKIP``, the check's name, what it found)
 and the command exits non-zero when any check failed. Checks: required variables, PostgreSQL reachable
 with the pgvector extension available, Redis reachable, the LLM provider reachable with the
-configured models, SMTP reachable, free disk space in DATA_DIR, the listening port free.
+configured models, the embeddings endpoint (EMBEDDER=openai), the speech model available offline,
+SMTP reachable, free disk space in DATA_DIR, the listening port free.
 Secrets are never printed (DSNs are shown without their password).
 """
 
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import dataclasses
 import errno
+import importlib.util
 import shutil
 import smtplib
 import socket
@@ -222,6 +224,55 @@ async def check_llm(settings: Settings) -> list[CheckResult]:
         await client.close()
 
 
+async def check_embedder(settings: Settings) -> list[CheckResult]:
+    """The embeddings endpoint answers one embedding when EMBEDDER=openai (the local model needs nothing)."""
+    if settings.embedder != "openai":
+        return [CheckResult("embedder", Outcome.OK, "local multilingual-e5-small (in-process, offline)")]
+    if not settings.embedding_model:
+        return [CheckResult("embedder", Outcome.FAIL, "EMBEDDER=openai needs EMBEDDING_MODEL")]
+    import openai
+
+    base_url = settings.embedding_base_url or settings.openai_base_url or None
+    where = base_url or "api.openai.com"
+    client = openai.AsyncOpenAI(api_key=settings.embedding_api_key or settings.openai_api_key or "none",
+                                base_url=base_url, timeout=CHECK_TIMEOUT_SECONDS, max_retries=0)
+    try:
+        result = await client.embeddings.create(model=settings.embedding_model, input=["ping"])
+    except openai.AuthenticationError as exc:
+        return [CheckResult("embedder", Outcome.FAIL, f"authentication failed at {where} (HTTP {exc.status_code}): check EMBEDDING_API_KEY")]
+    except openai.APIConnectionError as exc:
+        return [CheckResult("embedder", Outcome.FAIL, f"cannot reach {where}: {_describe(exc.__cause__ or exc)}")]
+    except openai.APIStatusError as exc:
+        return [CheckResult("embedder", Outcome.FAIL, f"{where} answered HTTP {exc.status_code} for {settings.embedding_model}")]
+    finally:
+        await client.close()
+    dims = len(result.data[0].embedding) if result.data else 0
+    return [CheckResult("embedder", Outcome.OK, f"{settings.embedding_model} at {where} ({dims} dimensions)")]
+
+
+async def check_voice(settings: Settings) -> list[CheckResult]:
+    """The speech model can be loaded without a network: a model directory, or the bundled one."""
+    if not settings.voice_enabled:
+        return [CheckResult("voice", Outcome.SKIP, "VOICE_ENABLED=false")]
+    from server import whisper_model
+
+    if settings.whisper_model.strip().lower() not in whisper_model.BUNDLED_NAMES:
+        try:
+            path = whisper_model.resolve_model(settings.whisper_model, settings.whisper_cache_path)
+        except whisper_model.ModelError as exc:
+            return [CheckResult("voice", Outcome.FAIL, exc.message)]
+        return [CheckResult("voice", Outcome.OK, f"Whisper model directory {path}")]
+    cache = settings.whisper_cache_path
+    if whisper_model.is_assembled(cache):
+        return [CheckResult("voice", Outcome.OK, f"bundled Whisper base model ready in {cache}")]
+    packages = sorted({package for package, _ in whisper_model.MODEL_PARTS} | {whisper_model.SIDECAR_PACKAGE})
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    if missing:
+        return [CheckResult("voice", Outcome.FAIL, f"bundled Whisper model not in {cache} and its packages are "
+                                                    f"missing ({', '.join(missing)}): set WHISPER_MODEL or reinstall")]
+    return [CheckResult("voice", Outcome.OK, f"bundled Whisper base model will be assembled into {cache} at start-up")]
+
+
 async def check_smtp(settings: Settings) -> list[CheckResult]:
     if not settings.smtp_host:
         return [CheckResult("smtp", Outcome.WARN, "SMTP_HOST empty: support is not e-mailed on escalation")]
@@ -303,6 +354,8 @@ CHECKS: tuple[tuple[str, Callable[[Settings], Awaitable[list[CheckResult]]]], ..
     ("postgres", check_postgres),
     ("redis", check_redis),
     ("llm", check_llm),
+    ("embedder", check_embedder),
+    ("voice", check_voice),
     ("smtp", check_smtp),
     ("disk", check_disk),
     ("port", check_port),

@@ -199,7 +199,7 @@ class ConversationEngine:
             if removed:
                 self._m.degraded.labels("injection_filtered").inc()
                 log.warning("conversation.injection_removed", chunk_id=p.chunk_id, session_id=turn.session_id)
-                p = dataclasses.replace(p, text=text) if dataclasses.is_dataclass(p) else p
+                p = dataclasses.replace(p, text=text) if dataclasses.is_dataclass(p) and not isinstance(p, type) else p
             clean.append(p)
         return clean
 

@@ -109,6 +109,8 @@ class Escalations:
                        "created_at": m["created_at"]} for m in history if m["text"] or m["role"] == "user"]
         snapshot = {"transcript": transcript, "machine": machine, "steps": steps,
                     "user": {"id": fresh.user_id, "name": fresh.user_name or principal.name}, "lang": fresh.lang}
+        # conversation text is stored like messages are: encrypted when CONVERSATION_ENCRYPTION_KEY is set
+        stored = {**snapshot, "transcript": [{**m, "text": s.store.cipher.seal(m["text"])} for m in transcript]}
         model = (machine or {}).get("model")
         async with s.db.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
@@ -117,7 +119,7 @@ class Escalations:
                      FROM (SELECT nextval('escalations_id_seq') AS n) seq
                    ON CONFLICT (session_id) WHERE status <> 'closed' DO NOTHING
                    RETURNING id, ticket_number, status, created_at""",
-                session.id, fresh.user_id, fresh.machine_id, trigger, reason, snapshot)
+                session.id, fresh.user_id, fresh.machine_id, trigger, s.store.cipher.seal(reason), stored)
             if row is not None:  # None: a concurrent escalate of the same session won
                 await conn.execute("UPDATE sessions SET status = 'escalated', updated_at = now() WHERE id = $1",
                                    session.id)
@@ -149,13 +151,14 @@ class Escalations:
     async def list(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="bad_status")
+        cipher = self.s.store.cipher
         rows = await self.s.db.fetch(
             """SELECT e.id, e.ticket_number, e.session_id, e.user_id, s.user_name, s.lang, e.machine_id, e.trigger,
                       e.reason, e.status, e.assignee, e.created_at, e.updated_at
                  FROM escalations e JOIN sessions s ON s.id = e.session_id
                 WHERE ($1::text IS NULL OR e.status = $1)
                 ORDER BY (e.status = 'closed'), e.created_at DESC LIMIT $2""", status, limit)
-        return [_iso(dict(r)) for r in rows]
+        return [_iso({**dict(r), "reason": cipher.open(r["reason"])}) for r in rows]
 
     async def get(self, escalation_id: int) -> dict[str, Any]:
         row = await self.s.db.fetchrow(
@@ -163,8 +166,11 @@ class Escalations:
                  FROM escalations e JOIN sessions s ON s.id = e.session_id WHERE e.id = $1""", escalation_id)
         if row is None:
             raise NotFound("no such escalation", code="escalation_unknown")
+        cipher = self.s.store.cipher
         out = _iso(dict(row))
+        out["reason"] = cipher.open(out["reason"])
         snapshot = out.pop("snapshot") or {}
+        snapshot["transcript"] = [{**m, "text": cipher.open(m.get("text", ""))} for m in snapshot.get("transcript") or []]
         agents = {r["message_id"]: r["agent_name"] for r in await self.s.db.fetch(
             "SELECT message_id, agent_name FROM support_replies WHERE escalation_id = $1", escalation_id)}
         history = await self.s.store.history(row["session_id"])
@@ -234,7 +240,7 @@ def _iso(d: dict[str, Any]) -> dict[str, Any]:
 
 async def build(services: Services) -> Escalations:
     """The escalation service with its notifier registered as a job and in /health/ready."""
-    notifier = Notifier(services.settings, services.db, services.jobs, services.metrics)
+    notifier = Notifier(services.settings, services.db, services.jobs, services.metrics, services.store.cipher)
     notifier.register()
     services.extra_health.append(notifier.smtp_health)
     services.extra_health.append(notifier.backlog_health)

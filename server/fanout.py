@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -80,10 +81,10 @@ class Fanout:
         while True:
             try:
                 self._changed.clear()
-                streams = {self._wake_key: wake_id}
+                streams: dict[Any, Any] = {self._wake_key: wake_id}
                 for sid, cursor in self._cursor.items():
                     streams[stream_key(sid)] = f"{cursor}-1"
-                result = await self._redis.xread(streams, block=2000, count=500)
+                result: Any = await self._redis.xread(streams, block=2000, count=500)
                 backoff = 0.2
                 for key, entries in result or []:
                     key_s = key.decode() if isinstance(key, bytes) else key

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -84,11 +85,9 @@ class JobQueue:
             return
         qm = QueueManager(Queries.from_asyncpg_pool(self._pool))
         for name, (handler, attempts, max_delay) in self._handlers.items():
-            qm.entrypoint(
-                name,
-                executor_factory=lambda params, a=attempts, d=max_delay: DatabaseRetryEntrypointExecutor(
-                    params, max_attempts=a, initial_delay=timedelta(seconds=1), max_delay=timedelta(seconds=d)),
-            )(self._wrap(name, handler))
+            qm.entrypoint(name, executor_factory=functools.partial(
+                DatabaseRetryEntrypointExecutor, max_attempts=attempts, initial_delay=timedelta(seconds=1),
+                max_delay=timedelta(seconds=max_delay)))(self._wrap(name, handler))
         self._qm = qm
         self._task = asyncio.create_task(self._run(qm), name="jobs.worker")
 

@@ -28,6 +28,21 @@ from .settings import Settings
 log = get_logger("server.llm")
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """HTTP transport errors of the openai client (recent versions ship their own httpx fork)."""
+    errors: list[type[BaseException]] = [httpx.HTTPError]
+    try:
+        import httpx2  # type: ignore[import-not-found]
+
+        errors.append(httpx2.HTTPError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+_RELAY_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, openai.OpenAIError, *_transport_errors())
+
+
 @dataclasses.dataclass(frozen=True)
 class TextChunk:
     text: str
@@ -63,7 +78,7 @@ class OpenAIChat:
             api_key=settings.openai_api_key or "not-needed",
             base_url=settings.openai_base_url or None,
             max_retries=0,  # retries are ours: with jitter, metrics and the fallback model
-            timeout=httpx.Timeout(settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds),
+            timeout=openai.Timeout(settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds),
         )
         self.models = [m for m in (settings.openai_model, settings.openai_fallback_model) if m]
         self._recent: list[bool] = []  # last outcomes, for health
@@ -121,7 +136,7 @@ class OpenAIChat:
                     self._note(False, exc.kind)
                     log.warning("llm.model_failed", model=model, kind=exc.kind)
                     break
-                async with contextlib.aclosing(self._relay(model, opened, fallback_used=index > 0)) as relay:
+                async with contextlib.aclosing(self._relay(model, opened, fallback_used=index > 0)) as relay:  # type: ignore[type-var]
                     async for item in relay:
                         yield item
                 return
@@ -183,7 +198,7 @@ class OpenAIChat:
                     if piece:
                         text_parts.append(piece)
                         yield TextChunk(piece)
-        except (TimeoutError, openai.OpenAIError, httpx.HTTPError) as exc:
+        except _RELAY_ERRORS as exc:
             self._m.llm_errors.labels(model, "interrupted").inc()
             self._m.llm_calls.labels(model, "interrupted").inc()
             self._note(False, "interrupted")

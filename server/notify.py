@@ -29,6 +29,7 @@ from .errors import UpstreamError
 from .health import ComponentHealth, Status
 from .observability import Metrics, get_logger
 from .settings import Settings
+from .store import TextCipher
 
 log = get_logger("server.notify")
 
@@ -57,8 +58,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class Notifier:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, jobs: Any, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, jobs: Any, metrics: Metrics, cipher: TextCipher) -> None:
         self._s = settings
+        self._cipher = cipher
         self._pool = pool
         self._jobs = jobs
         self._metrics = metrics
@@ -81,12 +83,14 @@ class Notifier:
                        payload: dict[str, Any]) -> list[str]:
         """Record one delivery per target and enqueue its job, inside the caller's transaction."""
         ids = []
+        # the payload holds the conversation: sealed like stored messages (a no-op without a key)
+        sealed = {"sealed": self._cipher.seal(json.dumps(payload, ensure_ascii=False, default=str))}
         for channel, target in self.targets():
             delivery_id = uuid.uuid4().hex
             await conn.execute(
                 "INSERT INTO notification_deliveries (id, escalation_id, event, channel, target, payload)"
                 " VALUES ($1, $2, $3, $4, $5, $6)",
-                delivery_id, escalation_id, event, channel, target, json.loads(json.dumps(payload, default=str)))
+                delivery_id, escalation_id, event, channel, target, sealed)
             await self._jobs.enqueue(JOB_NAME, {"delivery_id": delivery_id}, conn=conn)
             ids.append(delivery_id)
         return ids
@@ -129,7 +133,9 @@ class Notifier:
                   AND (d.status IN ('pending', 'failed') OR (d.status = 'sending' AND d.claimed_until < now()))
             RETURNING d.*, prev.status AS previous_status""", delivery_id, float(LEASE_SECONDS))
         if row is not None:
-            return dict(row)
+            claimed = dict(row)
+            claimed["payload"] = json.loads(self._cipher.open(claimed["payload"]["sealed"]))
+            return claimed
         status = await self._pool.fetchval("SELECT status FROM notification_deliveries WHERE id = $1", delivery_id)
         if status == "sending":
             raise DeliveryBusy(f"delivery {delivery_id} is being sent by another worker")

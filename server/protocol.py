@@ -76,7 +76,7 @@ def parse_client_frame(raw: str, *, max_text_chars: int) -> dict[str, Any]:
     """Decode and validate one client frame; return a normalised dict or raise ProtocolError."""
     try:
         frame = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise ProtocolError(f"frame is not valid JSON: {exc.msg}", code="bad_json") from exc
     if not isinstance(frame, dict):
         raise ProtocolError("a frame must be a JSON object", code="bad_frame")

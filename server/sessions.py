@@ -75,7 +75,7 @@ class SessionState:
         out: list[tuple[int, str]] = []
         start = f"({after_seq}-1" if after_seq > 0 else "-"
         while True:
-            entries = await self.redis.xrange(stream_key(session_id), min=start, max="+", count=count)
+            entries: Any = await self.redis.xrange(stream_key(session_id), min=start, max="+", count=count)
             for entry_id, fields in entries:
                 seq = int(entry_id.split(b"-")[0])
                 out.append((seq, fields[b"f"].decode()))
@@ -84,7 +84,7 @@ class SessionState:
             start = f"({entries[-1][0].decode()}"
 
     async def first_seq(self, session_id: str) -> int | None:
-        entries = await self.redis.xrange(stream_key(session_id), count=1)
+        entries: Any = await self.redis.xrange(stream_key(session_id), count=1)
         return int(entries[0][0].split(b"-")[0]) if entries else None
 
     # -- idempotency of client messages
@@ -93,7 +93,7 @@ class SessionState:
         key = f"abp:s:{session_id}:cid:{client_id}"
         if await self.redis.set(key, message_id, nx=True, ex=self.ttl):
             return None
-        existing = await self.redis.get(key)
+        existing: Any = await self.redis.get(key)
         return existing.decode() if existing else None
 
     # -- the running turn: a lease so a crashed replica's turn can be finalised by another

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
@@ -100,7 +101,11 @@ class TurnRunner:
         task = asyncio.create_task(self._run(session, principal, question_id, answer_id, text, lang, received, followup),
                                    name=f"turn.{answer_id}")
         self.running[session.id] = (answer_id, task)
-        task.add_done_callback(lambda _t, sid=session.id: self.running.pop(sid, None))
+        task.add_done_callback(functools.partial(self._forget, session.id, answer_id))
+
+    def _forget(self, session_id: str, answer_id: str, _task: object = None) -> None:
+        if self.running.get(session_id, ("", None))[0] == answer_id:
+            self.running.pop(session_id, None)
 
     async def submit_followup(self, session: SessionRow, principal: Principal, lang: str) -> bool:
         """After every step failed: an automatic answer with the next most likely causes."""

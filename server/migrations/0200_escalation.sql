@@ -19,7 +19,7 @@ CREATE TABLE notification_deliveries (
     event           text NOT NULL,                        -- escalation.created
     channel         text NOT NULL,                        -- email | webhook
     target          text NOT NULL,                        -- e-mail address or URL
-    payload         jsonb NOT NULL,                       -- frozen at creation: every attempt sends the same content
+    payload         jsonb NOT NULL,                       -- {"sealed": ...}: frozen at creation (encrypted with CONVERSATION_ENCRYPTION_KEY)
     status          text NOT NULL DEFAULT 'pending',      -- pending | sending | failed (will retry) | sent | abandoned
     attempts        integer NOT NULL DEFAULT 0,
     uncertain       boolean NOT NULL DEFAULT false,       -- an attempt failed after the receiver may have accepted

@@ -42,7 +42,7 @@ STEPS_ANSWER = ("The brush motor is most likely overloaded [1].\n\n"
 @pytest.fixture
 def engine_settings(llm_settings, shared_data):
     def make(**kw):
-        return llm_settings(data_dir=shared_data, require_grounding=True, **kw)
+        return llm_settings(**{"data_dir": shared_data, "require_grounding": True, **kw})
     return make
 
 
@@ -189,3 +189,40 @@ async def test_retrieval_only_steps_come_from_the_manual_procedure(engine_settin
     assert done["mode"] == "retrieval_only"
     assert step["total"] >= 3 and step["citation"] is not None
     assert "Stop the machine" in step["text"] or "netting" in step["text"]
+
+
+async def test_corrections_are_used_with_priority(engine_settings, llm_server, running_server, make_token):
+    admin = make_token(role="admin")
+    async with running_server(engine_settings()) as srv:
+        await upload_manual(srv, admin)
+        async with httpx.AsyncClient(base_url=srv.url, timeout=60) as http:
+            r = await http.post("/api/kb/entries", headers={"Authorization": f"Bearer {admin}"}, json={
+                "kind": "correction", "title": "E04 on AutoBoss V4 after firmware 3.2",
+                "text": "Error E04 after firmware 3.2 is a false alarm: recalibrate the brush current sensor in menu 7.4.",
+                "machine_model": "AutoBoss V4", "lang": "en"})
+            assert r.status_code in (200, 201), r.text
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("Error E04 keeps coming back after the firmware update")
+        done = await client.until("done")
+        await client.close()
+    prompt = llm_server.llm.chat_requests()[-1]["messages"][0]["content"]
+    assert "CORRECTION" in prompt and "menu 7.4" in prompt
+    assert any(c["kind"] == "correction" for c in done["citations"])
+
+
+async def test_feedback_is_recorded_and_echoed(engine_settings, llm_server, running_server, make_token):
+    async with running_server(engine_settings(require_grounding=False)) as srv:
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("hello")
+        done = await client.until("done")
+        await client.send({"type": "feedback", "message_id": done["message_id"], "rating": "down", "comment": "wrong part"})
+        echo = await client.until("feedback_recorded")
+        await client.send({"type": "feedback", "message_id": "not-an-answer", "rating": "up"})
+        err = await client.until("error")
+        await client.close()
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(srv.url + "/metrics")).text
+    assert echo["rating"] == "down" and err["code"] == "message_unknown"
+    assert 'abparts_feedback_total{rating="down"} 1.0' in metrics
