@@ -35,6 +35,7 @@ ENV PYTHONUNBUFFERED=1 \
     PORT=8000 \
     ROOT_PATH=/ai \
     DATA_DIR=/data \
+    HOME=/data \
     WHISPER_CACHE_DIR=/opt/models/whisper-base \
     FORWARDED_ALLOW_IPS=*
 RUN groupadd --system --gid 10001 app \

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = {"hub": "bench.bench_hub", "knowledge": "bench.bench_knowledge", "voice": "bench.bench_voice"}
+SUITES = {"hub": "bench.bench_hub", "knowledge": "bench.bench_knowledge", "voice": "bench.bench_voice",
+          "escalation": "bench.bench_escalation"}
 
 
 def main(argv: list[str]) -> int:

@@ -17,7 +17,7 @@ from knowledge.errors import DocumentNotFound, EmbedderMismatch, InvalidRequest
 from knowledge.files import FileStore
 from knowledge.ingest import Ingestor, Progress
 from knowledge.models import Kind, Limits, Passage
-from knowledge.search import Reranker, SearchOptions, hybrid_search, live_documents
+from knowledge.search import Reranker, SearchOptions, common_words, hybrid_search, live_documents
 from knowledge.validation import check_upload
 from server.errors import AppError
 from server.health import ComponentHealth, Status
@@ -62,6 +62,7 @@ class KnowledgeBase:
         self.reranker = reranker
         self.options = options or SearchOptions()
         self.seed_on_start = seed_on_start
+        self._common: tuple[float, list[str]] = (-1e9, [])
         self.ingestor = Ingestor(pool, embedder, self.files, limits, metrics)
         if jobs is not None:
             jobs.register(JOB_NAME, self._job)
@@ -95,12 +96,15 @@ class KnowledgeBase:
     async def resume(self) -> int:
         """Index again the versions an interrupted process left queued or half-indexed (queued as jobs,
         or inline without a job queue)."""
-        ids = [r[0] for r in await self.pool.fetch("SELECT id FROM kb_versions WHERE status IN ('queued', 'processing') ORDER BY id")]
-        for vid in ids:
+        rows = await self.pool.fetch("SELECT id, attempts FROM kb_versions WHERE status IN ('queued', 'processing') ORDER BY id")
+        ids = [r["id"] for r in rows]
+        for r in rows:
             if self.jobs is None:
-                await self.ingestor.run(vid)
+                await self.ingestor.run(r["id"])
             else:
-                await self._schedule(vid, None)
+                # a job of a crashed process may still be marked as taken: queue a new one; the
+                # ingestor's advisory lock keeps two workers off the same version
+                await self.jobs.enqueue(JOB_NAME, {"version_id": r["id"]}, dedupe_key=f"kb-resume-{r['id']}-{r['attempts']}")
         if ids:
             log.info("kb.resumed", versions=len(ids))
         return len(ids)
@@ -302,13 +306,22 @@ class KnowledgeBase:
             if not docs:
                 return []
             vector, sparse = await self._embed_query(query)
-            passages = await hybrid_search(conn, query=query, vector=vector, docs=docs, k=k, options=self.options, sparse=sparse)
+            skip = await self._common_words(conn)
+            passages = await hybrid_search(conn, query=query, vector=vector, docs=docs, k=k, options=self.options,
+                                           sparse=sparse, skip_words=skip)
         if self.reranker is not None and passages:
             head = await self.reranker(query, passages[: max(k * 3, 20)])
             passages = head + passages[len(head):]
         if self.metrics is not None:
             self.metrics.retrieval_latency.observe(time.perf_counter() - started)
         return passages[:k]
+
+    async def _common_words(self, conn: asyncpg.Connection) -> list[str]:
+        """The corpus's most common words, refreshed every few minutes (they change only with ANALYZE)."""
+        now = time.monotonic()
+        if now - self._common[0] > 300:
+            self._common = (now, await common_words(conn, self.options.common_word_share))
+        return self._common[1]
 
     async def _embed_query(self, query: str) -> tuple[Any, SparseVector | None]:
         """The dense and (when the embedder has a sparse head) sparse query vectors, computed concurrently."""

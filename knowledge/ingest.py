@@ -22,6 +22,7 @@ from server.observability import get_logger
 log = get_logger("knowledge.ingest")
 
 Progress = Callable[[int, int], None]  # (pages_done, pages_total)
+_LOCK_SPACE = 0x4B42  # advisory lock namespace ("KB") for versions being indexed
 
 INSERT_CHUNK = """
 INSERT INTO kb_chunks (version_id, document_id, ordinal, page, section, text, codes, dim, embedding, tsv, sparse, sparse_dim)
@@ -50,7 +51,20 @@ class Ingestor:
                        table_target=self._limits.table_tokens)
 
     async def run(self, version_id: int, progress: Progress | None = None) -> str:
-        """Index ``version_id``; returns the final status. Safe to call again after a crash."""
+        """Index ``version_id``; returns the final status. Safe to call again after a crash.
+
+        A session advisory lock on the version makes a second worker (another replica, a resumed
+        job) skip a version that is being indexed; a crashed worker's lock ends with its connection.
+        """
+        async with self._pool.acquire() as lock_conn:
+            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_SPACE, version_id):
+                return "skipped"
+            try:
+                return await self._run_locked(version_id, progress)
+            finally:
+                await lock_conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_SPACE, version_id)
+
+    async def _run_locked(self, version_id: int, progress: Progress | None) -> str:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 """UPDATE kb_versions SET status = 'processing', started_at = now(), attempts = attempts + 1,
@@ -141,6 +155,8 @@ class Ingestor:
                 await conn.execute("DELETE FROM kb_chunks WHERE version_id = ANY($1::bigint[])", [r["id"] for r in old])
                 old_keys = [r["storage_key"] for r in old]
         await self.drop_unreferenced(old_keys)
+        # fresh planner statistics: they also give search the corpus's most common words
+        await self._pool.execute("ANALYZE kb_chunks")
         return Status.READY.value
 
     async def drop_unreferenced(self, keys: list[str]) -> None:

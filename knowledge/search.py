@@ -47,6 +47,7 @@ class SearchOptions:
     vector_weight: float = 1.0
     text_weight: float = 1.0
     sparse_weight: float = 1.0
+    common_word_share: float = 0.2  # words in more chunks than this share are left out of full-text queries
 
 
 LIVE_SQL = """
@@ -99,12 +100,23 @@ async def sparse_candidates(conn: asyncpg.Connection, sparse: SparseVector, vers
     return [r[0] for r in rows]
 
 
-async def text_candidates(conn: asyncpg.Connection, query: str, versions: list[int], limit: int) -> list[int]:
+async def common_words(conn: asyncpg.Connection, threshold: float) -> list[str]:
+    """Lexemes found in more than ``threshold`` of all chunks, from the planner statistics (ANALYZE)."""
+    row = await conn.fetchrow(
+        """SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS freqs FROM pg_stats
+           WHERE schemaname = current_schema() AND tablename = 'kb_chunks' AND attname = 'tsv'""")
+    if row is None or row["words"] is None:
+        return []
+    return [w for w, f in zip(row["words"], row["freqs"], strict=False) if f > threshold]
+
+
+async def text_candidates(conn: asyncpg.Connection, query: str, versions: list[int], limit: int,
+                          skip: Sequence[str] = ()) -> list[int]:
     rows = await conn.fetch(
-        """SELECT c.id FROM kb_chunks c, kb_tsquery($1) q
+        """SELECT c.id FROM kb_chunks c, kb_tsquery($1, $4::text[]) q
            WHERE c.version_id = ANY($2::bigint[]) AND c.tsv @@ q
-           ORDER BY ts_rank_cd(c.tsv, q, 32) DESC, c.id LIMIT $3""",
-        query, versions, limit)
+           ORDER BY ts_rank(c.tsv, q) DESC, c.id LIMIT $3""",
+        query, versions, limit, list(skip))
     return [r[0] for r in rows]
 
 
@@ -116,7 +128,8 @@ async def code_candidates(conn: asyncpg.Connection, codes: Sequence[str], versio
 
 
 async def hybrid_search(conn: asyncpg.Connection, *, query: str, vector: np.ndarray | None, docs: list[LiveDocument],
-                        k: int, options: SearchOptions | None = None, sparse: SparseVector | None = None) -> list[Passage]:
+                        k: int, options: SearchOptions | None = None, sparse: SparseVector | None = None,
+                        skip_words: Sequence[str] = ()) -> list[Passage]:
     """Fuse the three candidate lists by reciprocal rank and build passages for the best ``k``."""
     options = options or SearchOptions()
     if not docs:
@@ -131,7 +144,7 @@ async def hybrid_search(conn: asyncpg.Connection, *, query: str, vector: np.ndar
         for rank, cid in enumerate(await sparse_candidates(conn, sparse, versions, options.candidates, options.ef_search)):
             scores[cid] = scores.get(cid, 0.0) + options.sparse_weight / (RRF_K + rank + 1)
     if options.use_text:
-        for rank, cid in enumerate(await text_candidates(conn, query, versions, options.candidates)):
+        for rank, cid in enumerate(await text_candidates(conn, query, versions, options.candidates, skip_words)):
             scores[cid] = scores.get(cid, 0.0) + options.text_weight / (RRF_K + rank + 1)
     codes = extract_codes(query) if options.use_codes else ()
     if codes:

@@ -72,7 +72,9 @@ class Analytics:
                  JOIN LATERAL (SELECT m.text, m.lang FROM messages m WHERE m.session_id = s.id AND m.role = 'user'
                                ORDER BY m.created_at, m.id LIMIT 1) q ON true
                 WHERE s.created_at >= $1 AND s.created_at < $2
-                ORDER BY s.created_at LIMIT $3""", start, end, MAX_SESSIONS)
+                ORDER BY s.created_at LIMIT $3""", start, end, MAX_SESSIONS + 1)
+        truncated = len(rows) > MAX_SESSIONS
+        rows = rows[:MAX_SESSIONS]
         models = await self._models([r["machine_id"] for r in rows])
         sessions = []
         for r in rows:
@@ -88,6 +90,7 @@ class Analytics:
         feedback = await self._feedback(start, end, ids)
         return {
             "from": start.isoformat(), "to": end.isoformat(), "filters": {"model": model, "lang": lang},
+            "truncated": truncated,  # more than MAX_SESSIONS conversations: narrow the range
             "sessions": total, "resolved": resolved, "unresolved": unresolved, "escalated": escalated,
             "resolution_rate": _rate(resolved, total), "escalation_rate": _rate(escalated, total),
             "feedback": feedback,

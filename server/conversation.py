@@ -124,14 +124,14 @@ def build_messages(turn: Turn, passages: list[Any]) -> list[dict[str, str]]:
         system += (f"\nThe user is working on machine {m.get('id')}: {m.get('model')}, serial {m.get('serial', '?')}, "
                    f"{m.get('hours', '?')} operating hours.")
         if m.get("maintenance"):
-            last = "; ".join(f"{x.get('date', '')} {x.get('kind', x.get('description', ''))}".strip() for x in m["maintenance"][:5])
+            last = "; ".join(f"{x.get('date', '')} at {x.get('hours', '?')} h: {x.get('description', '')}".strip()
+                             for x in m["maintenance"][:5])
             system += f" Recent maintenance: {last}."
         if m.get("parts"):
             parts = "; ".join(f"{x.get('part_number', '')} {x.get('name', '')}".strip() for x in m["parts"][:5])
             system += f" Recently used parts: {parts}."
         if m.get("due"):
-            due = "; ".join(str(x.get("title") or x.get("name") or x) for x in m["due"])
-            system += f" Preventive maintenance now due: {due}. Mention it briefly at the end."
+            system += f" Preventive maintenance due: {describe_due(m['due'])}. Suggest it briefly at the end."
     tried = outcomes_summary(turn.diagnostic)
     if tried:
         system += "\nSteps already tried in this session and their outcomes (do not repeat them; go to the next most likely causes):\n" + tried
@@ -143,12 +143,21 @@ def build_messages(turn: Turn, passages: list[Any]) -> list[dict[str, str]]:
     return messages
 
 
+def describe_due(due: list[dict[str, Any]]) -> str:
+    """"250 h service: Replace brush bearings (overdue by 12 h)" for each due item."""
+    items = []
+    for x in due:
+        label = f"{x.get('interval_hours', '?')} h service: {x.get('task', '')}".strip()
+        remaining = x.get("hours_remaining")
+        if isinstance(remaining, int | float):
+            label += f" (overdue by {-remaining:g} h)" if remaining < 0 else f" (due in {remaining:g} h)"
+        items.append(label)
+    return "; ".join(items)
+
+
 def due_text(turn: Turn) -> str:
     due = (turn.machine or {}).get("due") or []
-    if not due:
-        return ""
-    items = ", ".join(str(x.get("title") or x.get("name") or x) for x in due)
-    return t("maintenance_due", turn.lang, items=items)
+    return t("maintenance_due", turn.lang, items=describe_due(due)) if due else ""
 
 
 def retrieval_only_text(lang: str, passages: list[Any], reason: str) -> str:

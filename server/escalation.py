@@ -121,8 +121,9 @@ class Escalations:
                    RETURNING id, ticket_number, status, created_at""",
                 session.id, fresh.user_id, fresh.machine_id, trigger, s.store.cipher.seal(reason), stored)
             if row is not None:  # None: a concurrent escalate of the same session won
-                await conn.execute("UPDATE sessions SET status = 'escalated', updated_at = now() WHERE id = $1",
-                                   session.id)
+                # the offer is used up: a later escalation (after this ticket is closed) starts from the user again
+                await conn.execute("UPDATE sessions SET status = 'escalated', state = state - 'escalation_offer',"
+                                   " updated_at = now() WHERE id = $1", session.id)
                 await conn.execute(
                     "INSERT INTO analytics_events (kind, session_id, user_id, machine_model, lang, data)"
                     " VALUES ('escalation', $1, $2, $3, $4, $5)",

@@ -103,18 +103,19 @@ class Notifier:
         if row is None:
             return
         channel = row["channel"]
-        if row["previous_status"] == "sending" and row["uncertain"]:
-            # an earlier attempt died after the receiver may have accepted: sending again may duplicate
-            self._metrics.notifications.labels(channel, "possible_duplicate").inc()
-            log.warning("notify.possible_duplicate", delivery_id=delivery_id, channel=channel)
+        # row["uncertain"]: an earlier attempt failed or died after the receiver may have accepted it
         try:
             if channel == "email":
                 await self._send_email(row)
             else:
                 await self._send_webhook(row)
         except DeliveryFailed as exc:
-            await self._record_failure(row, str(exc), exc.maybe_delivered)
+            await self._record_failure(row, str(exc), exc.maybe_delivered or row["uncertain"])
             raise
+        if row["uncertain"]:
+            self._metrics.notifications.labels(channel, "possible_duplicate").inc()
+            log.warning("notify.possible_duplicate", delivery_id=delivery_id, channel=channel,
+                        previous_status=row["previous_status"])
         await self._pool.execute(
             "UPDATE notification_deliveries SET status = 'sent', sent_at = now(), updated_at = now(),"
             " claimed_until = NULL, last_error = NULL WHERE id = $1", delivery_id)

@@ -1,4 +1,4 @@
-"""OpenTelemetry traces: set-up from the settings and small span helpers.
+"""OpenTelemetry traces: set-up from the settings and small span functions.
 
 Tracing is off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (an OTLP/HTTP collector such as the
 OpenTelemetry Collector, Jaeger, Tempo or Honeycomb). When on:
@@ -10,7 +10,7 @@ OpenTelemetry Collector, Jaeger, Tempo or Honeycomb). When on:
 - ``add_trace_ids`` is a structlog processor putting ``trace_id``/``span_id`` on every log event
   written inside a span, so logs and traces can be joined.
 
-With tracing off every helper is a no-op (``Tracing(None)``), so callers never test for it.
+With tracing off every span method is a no-op (``Tracing(None)``), so callers never test for it.
 The provider is passed around, not installed as the global one: several apps can share a process.
 """
 
@@ -157,10 +157,10 @@ class LLMCall:
 
 
 class Tracing:
-    """Span helpers for the hub, the conversation engine and the LLM client.
+    """Spans for the hub, the conversation engine and the LLM client.
 
     ``Tracing(provider)`` with the result of ``setup_tracing``; ``Tracing(None)`` does nothing.
-    Every helper is a context manager yielding the span; an exception escaping it is recorded and
+    Each method is a context manager yielding the span; an exception escaping it is recorded and
     marks the span as an error. No message text is ever put on a span (personal data).
     """
 

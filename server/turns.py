@@ -230,6 +230,8 @@ class TurnRunner:
 
     async def offer_escalation(self, session: SessionRow, principal: Principal, reason: str,
                                question_id: str | None = None) -> None:
+        # remembered so that accepting the offer files the ticket under this trigger
+        await self.s.store.merge_session_state(session.id, {"escalation_offer": {"trigger": reason}})
         await self.s.state.publish(session.id, {"type": "escalation_offer", "reason": reason})
         if reason == "not_covered":
             await self.s.store.record_event("not_covered", session_id=session.id, message_id=question_id,
@@ -263,6 +265,10 @@ class TurnRunner:
                                      error_code=error_code)
         if steps:
             await s.state.publish(session.id, step_frame(answer_id, steps, 0))
+        if status == "failed" and error_code and error_code != "internal_error":
+            # internal errors already sent their frame; provider failures say what happened here
+            await s.state.publish(session.id, {"type": "error", "code": error_code, "message_id": answer_id,
+                                               "message": t("llm_interrupted", session.lang)})
         await s.state.end_turn(session.id)  # before done: a client may ask again as soon as it sees done
         seq, _ = await s.state.publish(session.id, {
             "type": "done", "message_id": answer_id, "status": status, "mode": mode, "citations": citations,

@@ -342,7 +342,7 @@
     '.outs{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}.step .q{font-size:12px;color:var(--muted);margin-top:6px}',
     '.btn{border:1px solid var(--line);background:var(--bg);border-radius:999px;padding:6px 12px;font-size:13px;line-height:1.3}',
     '.btn:hover:not(:disabled){border-color:var(--brand)}.btn[aria-pressed=true]{background:var(--brand);color:var(--on);border-color:var(--brand)}',
-    '.btn:disabled:not([aria-pressed=true]){opacity:.5}',
+    '.btn:disabled:not([aria-pressed=true]){opacity:.5}.btn.pri{background:var(--brand);color:var(--on);border-color:var(--brand)}',
     '.cites{display:flex;flex-wrap:wrap;gap:6px;margin-top:10px;align-items:center}.cl{font-size:11px;color:var(--muted);font-weight:600}',
     '.chip{display:inline-flex;align-items:center;gap:5px;font-size:12px;padding:3px 10px;border-radius:999px;background:var(--bg);',
     'border:1px solid var(--line);color:var(--fg);text-decoration:none;max-width:100%}.chip:hover{border-color:var(--brand)}',
@@ -602,7 +602,7 @@
     if (typeof o.getToken === 'function') return Promise.resolve(o.getToken());
     if (o.token) return Promise.resolve(o.token);
     if (o.tokenUrl) {
-      return fetch(o.tokenUrl, { credentials: 'include', headers: { Accept: 'application/json' } }).then(function (r) {
+      return fetch(o.tokenUrl, { credentials: 'same-origin', headers: { Accept: 'application/json' } }).then(function (r) {
         if (!r.ok) throw new Error('token ' + r.status);
         return /json/.test(r.headers.get('content-type') || '') ? r.json().then(function (j) { return j.token || j.access_token; }) : r.text();
       });
@@ -696,7 +696,7 @@
     var user = f.user || {};
     this.userName = user.name || '';
     if (!this.langChosen && (f.lang || user.lang)) this.setLanguage(f.lang || user.lang, false);
-    if (!this.machines.length) this.machines = normMachines(f.machines || user.machines);
+    if (!this.machines.length) { this.machines = normMachines(f.machines || user.machines); this.nameMachines(); }
     if (f.machine) { this.machineId = f.machine.id || this.machineId; this.machine = f.machine; }
     this.limits = f.limits || {};
     this.renderMachine();
@@ -894,7 +894,7 @@
   P.on_escalation_offer = function () {
     var self = this, card = h('div', { class: 'card offer', role: 'group' });
     card.appendChild(this.tx(h('p'), 'offer'));
-    var b = this.tx(h('button', { class: 'btn', type: 'button', onclick: function () { b.disabled = true; self.escalate(); } }), 'human');
+    var b = this.tx(h('button', { class: 'btn pri', type: 'button', onclick: function () { b.disabled = true; self.escalate(); } }), 'human');
     card.appendChild(h('div', { class: 'outs' }, [b]));
     this.add(card);
     this.notify();
@@ -1021,6 +1021,23 @@
     this.machLabel.textContent = id ? name + (name !== id ? ' (' + id + ')' : '') : this.t('machine') + ': ' + this.t('general');
     this.machB.setAttribute('aria-label', this.t('machine') + ': ' + this.machLabel.textContent);
     this.machB.hidden = !this.machines.length && !id;
+  };
+  // Only ids came with the token: ask the service for names (model, serial) so the picker is readable.
+  P.nameMachines = function () {
+    var self = this;
+    if (!this.machines.length || this.machines.some(function (m) { return m.name !== m.id; })) return;
+    this.getToken().then(function (token) {
+      return fetch(self.base + '/api/machines', { headers: { Authorization: 'Bearer ' + token } });
+    }).then(function (r) { return r.ok ? r.json() : null; }).then(function (j) {
+      var names = {};
+      ((j && j.machines) || []).forEach(function (m) { if (m && m.id) names[m.id] = String(m.name || m.model || m.id); });
+      self.machines.forEach(function (m) { if (names[m.id]) m.name = names[m.id]; });
+      self.renderMachine();
+      if (self.picker) self.picker.querySelectorAll('button[data-machine-id]').forEach(function (b) {
+        var id = b.getAttribute('data-machine-id');
+        if (id && names[id]) b.textContent = names[id] + ' · ' + id;
+      });
+    }).catch(function () { /* names are cosmetic: ids stay */ });
   };
   P.showPicker = function () {
     var self = this;

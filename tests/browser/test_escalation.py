@@ -46,3 +46,17 @@ async def test_escalate_shows_ticket_and_contacts_then_support_replies_live(serv
     reply = page.locator(".msg.agent")
     await expect(reply).to_contain_text("Please send a photo of the winch.", timeout=FRAME_TIMEOUT)
     await shot(page, "support-reply")
+
+
+async def test_not_covered_question_offers_a_human(widget_settings: Any, running_server: Any, new_page: Any,
+                                                   shot: Any) -> None:
+    async with running_server(widget_settings(require_grounding=True)) as srv:  # nothing in the manuals
+        page = await new_page()
+        await open_widget(page, srv.url)
+        await ask(page, "How do I repaint the hull of the boat?")
+        await finished_answer(page)
+        offer = page.locator(".card.offer")
+        await expect(offer).to_contain_text("Would you like to talk to a support technician?", timeout=FRAME_TIMEOUT)
+        await shot(page, "offer")
+        await offer.get_by_role("button", name="Talk to a human").click()
+        await expect(page.locator(".card.ok[data-ticket]")).to_have_count(1, timeout=FRAME_TIMEOUT)

@@ -53,3 +53,12 @@ async def test_step_cards_send_outcomes_and_the_next_step_follows(server: Any, l
     again = await finished_answer(page)
     await expect(again.locator(".step")).to_have_count(2, timeout=TIMEOUT)
     await expect(again.locator(".step").nth(0).locator("button[data-outcome=not_fixed]")).to_have_attribute("aria-pressed", "true")
+
+
+async def test_problem_solved_is_confirmed_by_the_server(server: Any, new_page: Any) -> None:
+    page = await new_page()
+    await open_widget(page, server.url)
+    await ask(page, "Brushes do not turn")
+    await finished_answer(page)
+    await page.get_by_role("button", name="Problem solved").click()
+    await expect(page.locator(".card.resolved")).to_have_text("Marked as solved. Thank you!", timeout=TIMEOUT)

@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
-from playwright.async_api import WebSocketRoute, expect
+from playwright.async_api import expect
 
 from tests.support.scripted_llm import DEFAULT_TEXT
 
 from .helpers import TIMEOUT, answers, ask, finished_answer, open_widget, shadow_eval
 
 pytestmark = pytest.mark.browser
-
-WIDGET = Path(__file__).resolve().parents[2] / "widget" / "widget.js"
-BUDGET_GZIP_BYTES = 30 * 1024
-
-
-def test_widget_script_fits_the_size_budget() -> None:
-    size = len(gzip.compress(WIDGET.read_bytes(), compresslevel=9))
-    print(f"widget.js: {WIDGET.stat().st_size} bytes, {size} bytes gzipped (budget {BUDGET_GZIP_BYTES})")
-    assert size <= BUDGET_GZIP_BYTES
-
-
-async def test_widget_is_served_with_cache_headers_and_etag(server: Any) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        r = await client.get("/widget.js", headers={"Accept-Encoding": "gzip"})
-        assert r.status_code == 200
-        assert r.headers["content-type"].startswith("application/javascript")
-        assert "max-age" in r.headers["cache-control"]
-        assert r.headers.get("content-encoding") == "gzip"  # the app's GZip middleware
-        assert r.content == WIDGET.read_bytes()
-        again = await client.get("/widget.js", headers={"If-None-Match": r.headers["etag"]})
-        assert again.status_code == 304
 
 
 async def test_ask_and_see_the_streamed_answer(server: Any, llm_server: Any, new_page: Any, shot: Any) -> None:
@@ -95,14 +71,14 @@ async def test_hostile_markdown_stays_inert(server: Any, llm_server: Any, new_pa
     answer = await finished_answer(page)
     await page.wait_for_timeout(300)
     found = await shadow_eval(page, """
-        const md = [...root.querySelectorAll('.msg.bot[data-message-id] .md')].pop();
+        const answer = [...root.querySelectorAll('.msg.bot[data-message-id]')].pop();
+        const md = answer.querySelector(':scope > div');  // the answer's text and step cards
         return {
           elements: [...md.querySelectorAll('*')].map(e => e.tagName.toLowerCase()),
           hrefs: [...md.querySelectorAll('a')].map(a => a.getAttribute('href')),
           rels: [...md.querySelectorAll('a')].map(a => a.rel),
           text: md.textContent,
         };""")
-    print(found)
     assert not {"img", "script", "iframe"} & set(found["elements"])
     assert found["hrefs"] == ["https://example.com/manual"]
     assert all("noopener" in r for r in found["rels"])
@@ -111,92 +87,6 @@ async def test_hostile_markdown_stays_inert(server: Any, llm_server: Any, new_pa
     await expect(answer.locator("code")).to_have_text("<b>code</b>")
     await shot(page, "hostile")
     assert page.errors == []  # no alert() dialog, no script error
-
-
-async def test_socket_dropped_mid_answer_completes_without_lost_or_doubled_text(
-        server: Any, llm_server: Any, new_page: Any, shot: Any) -> None:
-    words = [f"word{i:02d}" for i in range(60)]
-    text = " ".join(words)
-    llm_server.llm.set_default({"kind": "stream", "text": text, "ttft": 0.0, "interval": 0.04})
-    page = await new_page()
-    state: dict[str, Any] = {"connections": 0, "deltas": 0, "hellos": [], "dropped": False}
-
-    async def route(ws: WebSocketRoute) -> None:
-        state["connections"] += 1
-        first = state["connections"] == 1
-        upstream = ws.connect_to_server()
-
-        def from_page(message: str | bytes) -> None:
-            if isinstance(message, str) and '"hello"' in message:
-                state["hellos"].append(json.loads(message))
-            upstream.send(message)
-
-        async def from_server(message: str | bytes) -> None:
-            if state["dropped"] and first:
-                return
-            ws.send(message)
-            if first and isinstance(message, str) and '"delta"' in message:
-                state["deltas"] += 1
-                if state["deltas"] == 8:  # the network goes away in the middle of the answer
-                    state["dropped"] = True
-                    await ws.close(code=4000, reason="network drop")
-                    await upstream.close()
-
-        ws.on_message(from_page)
-        upstream.on_message(from_server)
-
-    await page.route_web_socket("**/ws", route)
-    await open_widget(page, server.url)
-    await ask(page, "tell me sixty words")
-    answer = await finished_answer(page)
-    await expect(answer.locator(".md")).to_have_text(text)
-    assert state["dropped"] and state["connections"] >= 2
-    resume = state["hellos"][-1]
-    assert state["hellos"][0]["session_id"] is None and resume["session_id"]
-    stored = await page.evaluate("Object.keys(sessionStorage).filter(k => k.endsWith(':session')).map(k => sessionStorage[k])")
-    assert stored == [json.dumps(resume["session_id"])]
-    assert resume["last_seq"] >= 8
-    assert len(llm_server.llm.chat_requests()) == 1  # resumed, not asked again
-    await shot(page, "resumed")
-
-
-async def test_offline_banner_and_queued_message(server: Any, llm_server: Any, new_page: Any, shot: Any) -> None:
-    page = await new_page()
-    await open_widget(page, server.url)
-    await page.context.set_offline(True)
-    banner = page.locator(".banner")
-    await expect(banner).to_be_visible()
-    await expect(banner).to_contain_text("You are offline")
-    await ask(page, "Message typed while offline")
-    pending = page.locator(".msg.user.pending", has_text="Message typed while offline")
-    await expect(pending).to_be_visible()
-    await expect(pending.locator(".meta")).to_have_text("Waiting to send…")
-    stored = await page.evaluate("Object.keys(sessionStorage).filter(k => k.endsWith(':outbox')).map(k => sessionStorage[k])")
-    assert len(stored) == 1 and "Message typed while offline" in stored[0]
-    await shot(page, "offline")
-    await page.context.set_offline(False)
-    await expect(banner).to_be_hidden(timeout=TIMEOUT)
-    await expect(pending).to_have_count(0, timeout=TIMEOUT)
-    await finished_answer(page)
-    assert await page.locator(".msg.user", has_text="Message typed while offline").count() == 1
-    asked = [m["content"] for r in llm_server.llm.chat_requests() for m in r["messages"] if m["role"] == "user"]
-    assert sum("Message typed while offline" in c for c in asked) >= 1
-    assert len(llm_server.llm.chat_requests()) == 1
-    await shot(page, "back-online")
-
-
-async def test_reload_resumes_the_conversation(server: Any, new_page: Any) -> None:
-    page = await new_page()
-    await open_widget(page, server.url)
-    await ask(page, "First question")
-    await finished_answer(page)
-    await page.reload()
-    await expect(page.locator(".panel")).to_be_visible()  # it stays open across the reload
-    await expect(page.locator(".dot.on")).to_have_count(1, timeout=TIMEOUT)
-    answer = await finished_answer(page)
-    await expect(answer.locator(".md")).to_have_text(DEFAULT_TEXT)
-    assert await page.locator(".msg.user", has_text="First question").count() == 1
-    assert await answers(page).count() == 1
 
 
 async def test_arabic_is_right_to_left_and_language_can_be_switched(server: Any, new_page: Any, shot: Any) -> None:
@@ -289,51 +179,6 @@ async def test_keyboard_only(server: Any, new_page: Any, shot: Any) -> None:
     assert outline == "solid"
 
 
-async def test_loading_twice_is_harmless_and_only_one_global(server: Any, new_page: Any) -> None:
-    page = await new_page()
-    before = await page.evaluate("Object.keys(window)")
-    await page.goto(server.url)
-    await page.locator(".launch").wait_for()
-    await page.evaluate("""new Promise(r => { const s = document.createElement('script'); s.src = 'widget.js';
-                           s.onload = r; document.body.appendChild(s); })""")
-    assert await page.evaluate("document.querySelectorAll('#abparts-assistant').length") == 1
-    added = await page.evaluate("Object.keys(window)")
-    new_globals = set(added) - set(before)
-    assert "ABPartsAssistant" in new_globals
-    assert await page.evaluate("typeof window.ABPartsAssistant.init") == "function"
-    assert page.errors == []
-
-
-async def test_host_css_does_not_leak_into_the_widget(server: Any, new_page: Any) -> None:
-    page = await new_page(bypass_csp=True)  # the demo page's own CSP forbids the inline style injected here
-    await page.goto(server.url)
-    await page.add_style_tag(content="button, textarea, div { background: red !important; font-family: serif !important; }")
-    await page.locator(".launch").click()
-    bg = await shadow_eval(page, "return getComputedStyle(root.querySelector('.launch')).backgroundColor;")
-    assert bg == "rgb(11, 92, 173)"
-
-
-async def test_demo_routes_exist_only_in_development(widget_settings: Any, running_server: Any) -> None:
-    async with running_server(widget_settings(env="production")) as srv:
-        async with httpx.AsyncClient(base_url=srv.url) as client:
-            assert (await client.get("/demo/token?role=admin")).status_code == 404
-            assert (await client.get("/")).status_code == 404
-            assert (await client.get("/widget.js")).status_code == 200
-            assert (await client.get("/admin")).status_code == 200
-
-
-async def test_demo_token_endpoint_mints_a_token_the_server_accepts(server: Any) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        r = await client.get("/demo/token", params={"user": "ana", "role": "admin", "lang": "es"})
-        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
-        token = r.json()["token"]
-        me = (await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
-        assert me["id"] == "ana" and me["role"] == "admin" and me["lang"] == "es"
-        assert me["machines"] == ["AB-1001", "AB-2002"]
-        assert (await client.get("/demo/token", params={"role": "root"})).status_code == 400
-
-
-
 async def test_dark_theme_and_brand_colour(server: Any, new_page: Any, shot: Any) -> None:
     page = await new_page()
     await open_widget(page, server.url + "/?theme=dark&color=%23f2a900")
@@ -401,66 +246,3 @@ async def test_machine_picker_selects_the_machine(server: Any, new_page: Any) ->
     # the ask-about-this-machine button of the host page switches the machine through the API
     await page.locator(".machine", has_text="AutoBoss V4").get_by_role("button").click()
     await expect(chip).to_have_text("AutoBoss V4 (AB-1001)")
-
-
-async def test_message_typed_during_an_answer_is_sent_after_it(server: Any, llm_server: Any, new_page: Any) -> None:
-    slow = " ".join(f"part{i}" for i in range(30))
-    llm_server.llm.set_default({"kind": "stream", "text": slow, "ttft": 0.0, "interval": 0.03})
-    page = await new_page()
-    await open_widget(page, server.url)
-    await ask(page, "first question")
-    await expect(answers(page)).to_have_count(1, timeout=TIMEOUT)  # streaming has started
-    await ask(page, "second question")
-    await expect(answers(page)).to_have_count(2, timeout=TIMEOUT)
-    await finished_answer(page, 1)
-    for i in range(2):
-        await expect(answers(page).nth(i).locator(".md")).to_have_text(slow)
-    assert await page.locator(".msg.user.failed").count() == 0
-    assert await page.locator(".msg.user.pending").count() == 0
-    assert len(llm_server.llm.chat_requests()) == 2
-    order = await shadow_eval(page, "return [...root.querySelectorAll('.log > .msg')].map(e => e.classList.contains('user') ? 'u' : 'a').join('');")
-    assert order.endswith("uaua")
-
-
-async def test_typing_indicator_while_the_model_thinks(server: Any, llm_server: Any, new_page: Any, shot: Any) -> None:
-    llm_server.llm.set_default({"kind": "stream", "text": "Slow start.", "ttft": 2.5, "interval": 0.0})
-    page = await new_page()
-    await open_widget(page, server.url)
-    await ask(page, "Why is it slow?")
-    typing = page.locator(".typing")
-    await expect(typing).to_be_visible(timeout=TIMEOUT)
-    await expect(typing).to_contain_text("The assistant is thinking…")
-    await expect(typing.get_by_role("button", name="Stop")).to_be_visible()
-    await shot(page, "thinking")
-    answer = await finished_answer(page)
-    await expect(answer.locator(".md")).to_have_text("Slow start.")
-    await expect(typing).to_be_hidden()
-
-
-async def test_new_conversation_starts_a_fresh_session(server: Any, new_page: Any) -> None:
-    page = await new_page()
-    await open_widget(page, server.url)
-    await ask(page, "Old topic")
-    await finished_answer(page)
-    key = "Object.keys(sessionStorage).filter(k => k.endsWith(':session')).map(k => sessionStorage[k])[0]"
-    old = await page.evaluate(key)
-    await page.locator("button.new").click()
-    await expect(page.locator(".card.pick")).to_have_count(1, timeout=TIMEOUT)  # the new session asks again
-    await expect(page.locator(".msg.user")).to_have_count(0)
-    await expect(page.locator(".dot.on")).to_have_count(1, timeout=TIMEOUT)
-    new = await page.evaluate(key)
-    assert new and new != old
-
-
-async def test_stop_button_cancels_the_answer(server: Any, llm_server: Any, new_page: Any) -> None:
-    llm_server.llm.set_default({"kind": "stream", "text": " ".join(f"w{i}" for i in range(200)), "ttft": 0.0,
-                                "interval": 0.05})
-    page = await new_page()
-    await open_widget(page, server.url)
-    await ask(page, "A long answer please")
-    answer = answers(page).last
-    await expect(answer.locator(".md")).to_contain_text("w5", timeout=TIMEOUT)
-    await page.locator(".typing").get_by_role("button", name="Stop").click()
-    await expect(answer).to_have_attribute("aria-busy", "false", timeout=TIMEOUT)
-    await expect(answer.locator("div.note")).to_have_text("Answer stopped.")
-    assert "w199" not in (await answer.locator(".md").text_content() or "")

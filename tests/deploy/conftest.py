@@ -1,5 +1,5 @@
 """Fixtures for the deployment tests: the repository's nginx.conf run by Debian's nginx, TLS material,
-two real app replicas sharing PostgreSQL and Redis, and helpers to run the deployment tools."""
+two real app replicas sharing PostgreSQL and Redis, and functions to run the deployment tools."""
 
 from __future__ import annotations
 

@@ -75,6 +75,29 @@ def test_dockerfile_shape():
                 assert (ROOT / source).exists(), f"COPY source {source} missing"
 
 
+def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest():
+    import fnmatch
+
+    rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+
+    def ignored(path: str) -> bool:
+        result = False
+        for rule in rules:
+            negate = rule.startswith("!")
+            pattern = rule.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, pattern + "/*") or path.startswith(pattern + "/"):
+                result = not negate
+        return result
+
+    sources = [src for word, args in dockerfile_instructions() if word == "COPY" and "--from" not in args
+               for src in args.split()[:-1]]
+    for source in sources:
+        assert not ignored(source), f"{source} is copied by the Dockerfile but excluded by .dockerignore"
+    for private in (".env.production", ".venv/bin/python", "var/pg/data", ".git/config", "tests/conftest.py"):
+        assert ignored(private), f"{private} would be sent to the Docker build context"
+
+
 def test_dependency_extraction_the_build_runs_matches_pyproject():
     steps = dockerfile_instructions()
     run = next(args for word, args in steps if word == "RUN" and "tomllib" in args)
@@ -113,6 +136,43 @@ async def test_compose_healthcheck_command_against_a_real_app(replica_settings, 
 
 
 # -- Compose ---------------------------------------------------------------------------------------------
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's variable interpolation (``${VAR}``, ``${VAR:-default}``, ``${VAR:?error}``, ``$$``)."""
+    def replace(m: re.Match[str]) -> str:
+        name, op, arg = m.group(1), m.group(2), m.group(3)
+        value = env.get(name, "")
+        if op == ":?" and not value:
+            raise AssertionError(f"{name} is required: {arg}")
+        return arg if op == ":-" and not value else value
+
+    return re.sub(r"\$\{([A-Z_][A-Z0-9_]*)(?:(:-|:\?)([^}]*))?\}", replace, text).replace("$$", "$")
+
+
+def compose_model(path: Path, text: str | None = None) -> object:
+    """The file as Compose sees it with the template's values (merge keys resolved), validated by the
+    Compose Specification bindings (compose-spec on PyPI): unknown keys, wrong types, bad durations,
+    sizes or dependency conditions are errors."""
+    from compose_spec import PyCompose
+
+    raw = interpolate(text if text is not None else path.read_text(), env_template())
+    return PyCompose.from_json(json.dumps(yaml.safe_load(raw)))
+
+
+@pytest.mark.parametrize("name", ["docker-compose.prod.yml", "docker-compose.yml"])
+def test_compose_files_are_valid_compose_specification(name):
+    model = compose_model(ROOT / name)
+    assert model.service_names()
+
+
+def test_compose_validation_rejects_mistakes():
+    text = (ROOT / "docker-compose.prod.yml").read_text()
+    for old, new in [("stop_grace_period: 30s", "stop_grace_periode: 30s"),
+                     ("condition: service_healthy", "condition: service_happy"),
+                     ("memory: 2g", "memory: plenty")]:
+        with pytest.raises(ValueError):
+            compose_model(ROOT / "docker-compose.prod.yml", text.replace(old, new, 1))
+
 
 def test_production_compose_file():
     compose = yaml.safe_load((ROOT / "docker-compose.prod.yml").read_text())
@@ -183,7 +243,8 @@ def test_env_template_documents_every_setting(tmp_path):
     result = subprocess.run([sys.executable, "-c",
                              "import runpy,sys; sys.argv=['x']; m=runpy.run_path('deploy/scripts/render_env_template.py');"
                              "print(m['render'](), end='')"], cwd=ROOT, capture_output=True, text=True, timeout=30)
-    assert result.stdout == (ROOT / ".env.production.template").read_text()
+    assert result.stdout == (ROOT / ".env.production.template").read_text(), (
+        ".env.production.template is out of date: python deploy/scripts/render_env_template.py")
 
 
 def test_env_template_values_parse_as_settings():

@@ -121,3 +121,22 @@ def test_smtp_down_and_production_variables(good_settings):
     assert code == 1
     assert lines["smtp"][0] == "FAIL" and "cannot talk to" in lines["smtp"][1]
     assert lines["variables"][0] == "FAIL" and "CONVERSATION_ENCRYPTION_KEY" in lines["variables"][1]
+
+
+def test_speech_model_checks(good_settings, tmp_path):
+    missing = tmp_path / "no-such-model"
+    code, lines, _ = run_check_config(good_settings(voice_enabled=True, whisper_model=str(missing)))
+    assert code == 1
+    assert lines["voice"][0] == "FAIL" and str(missing) in lines["voice"][1]
+    code, lines, output = run_check_config(good_settings(voice_enabled=True, whisper_cache_dir=tmp_path / "whisper"))
+    assert code == 0, output
+    assert lines["voice"][0] == "OK" and "bundled Whisper base model" in lines["voice"][1]
+
+
+def test_embeddings_endpoint_checked_when_remote(good_settings, llm_server):
+    code, lines, _ = run_check_config(good_settings(embedder="openai", embedding_model="text-embedding-3-small",
+                                                    embedding_base_url=f"http://127.0.0.1:{free_port()}/v1"))
+    assert code == 1
+    assert lines["embedder"][0] == "FAIL" and "cannot reach" in lines["embedder"][1]
+    code, lines, _ = run_check_config(good_settings())
+    assert lines["embedder"][0] == "OK" and "local" in lines["embedder"][1]

@@ -138,7 +138,8 @@ async def test_dashboard_has_a_panel_for_every_metric_family(app_metrics):
         if family.endswith("_created"):
             continue  # creation timestamps of unlabelled counters/histograms, not a family of their own
         series = {family, family + "_total", family + "_bucket"}
-        assert series & used, f"no dashboard panel shows {family}"
+        assert series & used, (f"no dashboard panel shows {family}: add one to ROWS in "
+                               "deploy/grafana/build_dashboard.py and run it")
 
 
 def test_dashboard_file_is_what_the_generator_writes():

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -30,12 +38,17 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.drop_after_data = 0  # this many times: keep the message, then cut the connection without replying
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
             self.messages.append(message_from_bytes(envelope.original_content or envelope.content))
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            drop = self.drop_after_data > 0
+            self.drop_after_data -= int(drop)
+        if drop:
+            server.transport.abort()
         return "250 Message accepted for delivery"
 
     async def wait(self, count: int = 1, within: float = 30) -> list[Message]:
@@ -49,13 +62,22 @@ class Mailbox:
 
 
 class SmtpServer:
-    def __init__(self, port: int) -> None:
+    """``security``: ``none``, ``starttls`` (STARTTLS required before MAIL) or ``tls`` (implicit TLS)."""
+
+    def __init__(self, port: int, security: str = "none", tls: ssl.SSLContext | None = None) -> None:
         self.port = port
+        self.security = security
+        self.tls = tls
         self.mailbox = Mailbox()
         self.controller: Controller | None = None
 
     def start(self) -> None:
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if self.security == "starttls":
+            options = {"tls_context": self.tls, "require_starttls": True}
+        elif self.security == "tls":
+            options = {"ssl_context": self.tls}
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **options)
         self.controller.start()
 
     def stop(self) -> None:
@@ -64,13 +86,44 @@ class SmtpServer:
             self.controller = None
 
 
+class TlsFiles:
+    """A self-signed certificate for 127.0.0.1; clients trust it through SSL_CERT_FILE."""
+
+    def __init__(self, directory: Path) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                               critical=False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self.cert = directory / "smtp-cert.pem"
+        self.key = directory / "smtp-key.pem"
+        self.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+
+    def server_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.cert, self.key)
+        return ctx
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return TlsFiles(tmp_path_factory.mktemp("tls"))
+
+
 @pytest.fixture
-def smtp_server() -> Iterator[Callable[..., SmtpServer]]:
-    """``smtp_server(start=True, port=None)``: a real SMTP server on a free port (stopped at the end)."""
+def smtp_server(tls_files: TlsFiles) -> Iterator[Callable[..., SmtpServer]]:
+    """``smtp_server(start=True, port=None, security="none")``: a real SMTP server on a free port."""
     started: list[SmtpServer] = []
 
-    def make(*, start: bool = True, port: int | None = None) -> SmtpServer:
-        server = SmtpServer(port or free_port())
+    def make(*, start: bool = True, port: int | None = None, security: str = "none") -> SmtpServer:
+        server = SmtpServer(port or free_port(), security, tls_files.server_context() if security != "none" else None)
         if start:
             server.start()
         started.append(server)

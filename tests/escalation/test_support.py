@@ -45,6 +45,9 @@ async def test_support_reply_reaches_the_open_chat_live(esc_settings, llm_server
         assert [m["role"] for m in detail["transcript"]] == ["user", "assistant", "support"]
         assert detail["transcript"][-1]["agent"] == "Sam Support"
         assert detail["machine"]["model"] == "AutoBoss M6" and detail["machine"]["hours"] == 2980
+        assert [n["channel"] for n in detail["notifications"]] == []  # no SMTP_HOST, no WEBHOOK_URLS
+        smtp = (await http.get(f"{srv.url}/health/ready")).json()["components"]["smtp"]
+        assert smtp["status"] == "degraded" and "SMTP_HOST empty" in smtp["detail"]
 
         r = await http.post(f"{srv.url}/api/escalations/{tid}/status", headers=bearer(support), json={"status": "closed"})
         assert r.status_code == 200 and r.json()["status"] == "closed"
@@ -62,6 +65,8 @@ async def test_support_reply_reaches_the_open_chat_live(esc_settings, llm_server
         assert second["ticket_number"] != escalated["ticket_number"] and second["new"] is True
         assert second["trigger"] == "failed_steps"
         await client.close()
+    [row] = await fetch(database_url, "SELECT state FROM sessions WHERE id = $1", client.session_id)
+    assert "escalation_offer" not in row["state"]  # used up by the ticket it led to
     audit = await fetch(database_url, "SELECT actor, action, target FROM audit_log ORDER BY id")
     actions = [(a["actor"], a["action"], a["target"]) for a in audit]
     assert ("sup-10", "escalation.reply", str(tid)) in actions

@@ -149,3 +149,12 @@ async def test_ingestion_runs_as_a_background_job(db_pool: asyncpg.Pool, embedde
         assert metrics.kb_chunks._value.get() == 3
     finally:
         await jobs.stop()
+
+
+async def test_a_version_being_indexed_elsewhere_is_skipped(slow_kb: KnowledgeBase, db_pool: asyncpg.Pool):
+    version_id = await _interrupted(slow_kb, db_pool, _manual("rho"))
+    async with db_pool.acquire() as other_worker:
+        await other_worker.execute("SELECT pg_advisory_lock($1, $2)", 0x4B42, version_id)
+        assert await slow_kb.ingestor.run(version_id) == "skipped"
+        await other_worker.execute("SELECT pg_advisory_unlock($1, $2)", 0x4B42, version_id)
+    assert await slow_kb.ingestor.run(version_id) == "ready"

@@ -226,3 +226,62 @@ async def test_feedback_is_recorded_and_echoed(engine_settings, llm_server, runn
             metrics = (await http.get(srv.url + "/metrics")).text
     assert echo["rating"] == "down" and err["code"] == "message_unknown"
     assert 'abparts_feedback_total{rating="down"} 1.0' in metrics
+
+
+async def upload(srv, admin_token: str, name: str, body: bytes, model: str) -> None:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(base_url=srv.url, timeout=60) as http:
+        r = await http.post("/api/kb/documents", headers=headers, data={"model": model, "lang": "en"},
+                            files={"file": (name, body, "text/markdown")})
+        doc_id = r.json()["id"]
+        for _ in range(1200):
+            if (await http.get(f"/api/kb/documents/{doc_id}", headers=headers)).json()["status"] == "ready":
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError("not indexed")
+
+
+async def test_machine_context_shapes_prompt_and_retrieval(engine_settings, llm_server, running_server, make_token):
+    admin = make_token(role="admin")
+    async with running_server(engine_settings()) as srv:
+        await upload_manual(srv, admin)
+        await upload(srv, admin, "m6.md", (Path(__file__).parent / "data" / "m6.md").read_bytes(), "AutoBoss M6")
+        firsts = {}
+        for machine in ("AB-1001", "AB-2002"):
+            client = ChatClient(srv.ws_url, make_token(machines=["AB-1001", "AB-2002"]))
+            ready = await client.connect(machine_id=machine)
+            assert ready["machine"]["id"] == machine and ready["machine"]["model"]
+            await client.ask("What does error E04 mean?")
+            done = await client.until("done")
+            await client.close()
+            firsts[machine] = done["citations"][0]["title"]
+            system = llm_server.llm.chat_requests()[-1]["messages"][0]["content"]
+            assert ready["machine"]["model"] in system and f"{ready['machine']['hours']} operating hours" in system
+            if ready["machine"]["due"]:
+                assert "Preventive maintenance due" in system and "h service" in system
+    assert "V4" in firsts["AB-1001"] and "M6" in firsts["AB-2002"], firsts
+
+
+async def test_maintenance_due_is_suggested_without_llm(engine_settings, running_server, make_token):
+    async with running_server(engine_settings(openai_model="")) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token(machines=["AB-2002"], lang="no"))
+        ready = await client.connect(machine_id="AB-2002")
+        assert ready["machine"]["due"], "the sample M6 has service intervals due"
+        await client.ask("Hvordan rengjør jeg vannfilteret?")
+        done = await client.until("done")
+        await client.close()
+    assert "forebyggende vedlikehold" in client.answer_text(done["message_id"])
+
+
+async def test_danger_gets_a_safety_notice_and_a_ticket_at_once(engine_settings, llm_server, running_server, make_token):
+    async with running_server(engine_settings()) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token(lang="es"))
+        await client.connect()
+        await client.ask("Sale humo del motor del cepillo y huele a quemado")
+        escalated = await client.until("escalated")
+        done = await client.until("done")
+        await client.close()
+    assert escalated["trigger"] == "safety" and escalated["ticket_number"].startswith("ABP-")
+    assert client.answer_text(done["message_id"]).startswith("⚠️ **La seguridad es lo primero:**")

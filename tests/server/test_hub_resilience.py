@@ -113,8 +113,10 @@ async def test_failure_mid_stream_ends_with_marked_partial_answer(llm_settings, 
         client = ChatClient(srv.ws_url, make_token())
         await client.connect()
         await client.ask("hello")
+        error = await client.until("error", timeout=30)
         done = await client.until("done", timeout=30)
         await client.close()
+    assert error["code"] == "llm_interrupted" and error["message_id"] == done["message_id"]
     text = client.answer_text(done["message_id"])
     assert done["status"] == "failed" and done["error_code"] == "llm_interrupted"
     assert text.startswith("word0 word1") and "interrupted" in text
