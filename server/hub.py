@@ -127,7 +127,8 @@ class Hub:
     async def _receive_hello(self, ws: WebSocket) -> dict[str, Any]:
         settings = self.s.settings
         try:
-            message = await asyncio.wait_for(ws.receive(), timeout=settings.ws_hello_timeout_seconds)
+            async with asyncio.timeout(settings.ws_hello_timeout_seconds):
+                message = await ws.receive()
         except TimeoutError:
             raise _Refused("hello_timeout", "send hello first", Close.HELLO_TIMEOUT) from None
         if message["type"] == "websocket.disconnect":
@@ -236,7 +237,8 @@ class Hub:
     async def _write(self, conn: Connection, frame: str) -> None:
         """Write one frame; a client that accepts nothing for two keepalive intervals is gone."""
         try:
-            await asyncio.wait_for(conn.ws.send_text(frame), self._write_timeout)
+            async with asyncio.timeout(self._write_timeout):
+                await conn.ws.send_text(frame)
         except TimeoutError:
             self.s.metrics.protocol_errors.labels("write_timeout").inc()
             log.warning("hub.write_timeout", conn_id=conn.conn_id)

@@ -160,7 +160,9 @@ class OpenAIChat:
                 self._m.llm_ratelimit_remaining.labels(model).set(int(remaining))
             stream = raw.parse()
             iterator = stream.__aiter__()
-            first = await asyncio.wait_for(iterator.__anext__(), timeout=self._s.llm_timeout_seconds)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a completed read
+            async with asyncio.timeout(self._s.llm_timeout_seconds):
+                first = await iterator.__anext__()
         except StopAsyncIteration:
             return _Opened(None, None, [], time.perf_counter() - started)
         except (TimeoutError, openai.APITimeoutError) as exc:
@@ -188,7 +190,8 @@ class OpenAIChat:
                     break
                 else:
                     try:
-                        chunk = await asyncio.wait_for(opened.iterator.__anext__(), timeout=self._s.llm_timeout_seconds)
+                        async with asyncio.timeout(self._s.llm_timeout_seconds):
+                            chunk = await opened.iterator.__anext__()
                     except StopAsyncIteration:
                         break
                 if getattr(chunk, "usage", None):
