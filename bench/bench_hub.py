@@ -85,7 +85,7 @@ async def one_session(url: str, hello: dict[str, Any] | None, start: asyncio.Eve
         while True:
             frame = json.loads(await ws.recv())
             if frame["type"] == "delta":
-                tokens += 1
+                tokens += frame["text"].count(" ")  # the provider's tokens are "tokN "; frames may carry several
                 if first is None:
                     first = time.perf_counter()
             elif frame["type"] == "done":
@@ -148,11 +148,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         relay = subprocess.Popen([sys.executable, "-m", "bench.relay", str(relay_port), f"http://127.0.0.1:{llm_port}/v1"], cwd=ROOT)
         settings = Settings(database_url=dsn, redis_url=redis_url, data_dir=Path(tmp) / "data", jwt_secret=SECRET,
                             port=free_port(), openai_base_url=f"http://127.0.0.1:{llm_port}/v1", openai_api_key="bench",
-                            openai_model="primary", kb_seed_samples=False, voice_enabled=False, log_level="warning",
-                            messages_per_minute=100000, db_pool_max=20)
+                            openai_model="primary", kb_seed_samples=False, voice_enabled=False,
+                            messages_per_minute=100000, db_pool_max=20, require_grounding=False,
+                            log_level=args.server_log_level)
         try:
             await asyncio.sleep(2)
-            async with running_server(settings) as hub:
+            async with running_server(settings, log_dir=ROOT / "bench" / "results") as hub:
                 def hub_hello() -> dict[str, Any]:
                     return {"type": "hello", "token": mint_token(settings, user_id=uuid.uuid4().hex)}
 
@@ -195,6 +196,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--ttft", type=float, default=0.3)
     parser.add_argument("--interval", type=float, default=0.015)
     parser.add_argument("--tokens", type=int, default=150)
+    parser.add_argument("--server-log-level", default="warning")
     args = parser.parse_args(argv)
     result = asyncio.run(main_async(args))
     out = ROOT / "bench" / "results"

@@ -354,7 +354,7 @@ class KnowledgeBase:
         started = time.perf_counter()
         try:
             s = await self.stats()
-        except (asyncpg.PostgresError, OSError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             return ComponentHealth("knowledge", Status.UNHEALTHY, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}")
         latency = (time.perf_counter() - started) * 1000
         detail = f"{s['documents']} documents, {s['chunks']} chunks, {s['pending']} indexing, embedder {self.embedder.name}"

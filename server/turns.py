@@ -14,6 +14,7 @@ import functools
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .auth import Principal
@@ -178,10 +179,15 @@ class TurnRunner:
         machine = await s.machine_context(machine_id) if machine_id else None
         turn = Turn(session.id, answer_id, text, lang, [{"role": h["role"], "text": h["text"]} for h in history],
                     machine, session_state.get("diagnostic"), followup)
+        batcher = DeltaBatcher(functools.partial(self._publish_delta, session.id, answer_id))
         try:
             async with contextlib.aclosing(s.engine.run(turn)) as events:
                 async for event in events:
-                    await self._publish_event(session.id, answer_id, event)
+                    if isinstance(event, DeltaEvent):
+                        batcher.add(event.text)
+                    else:
+                        await batcher.drain()  # keep frame order: text first, then what follows it
+                        await self._publish_event(session.id, answer_id, event)
                     if isinstance(event, DeltaEvent):
                         parts.append(event.text)
                         m.tokens_streamed.inc()
@@ -200,23 +206,37 @@ class TurnRunner:
                     if time.monotonic() - renewed > LEASE_SECONDS / 3:
                         await state.renew_turn(session.id, LEASE_SECONDS)
                         renewed = time.monotonic()
+            await batcher.drain()
             status = done.status if done else "failed"
             if steps and status == "complete":
                 diagnostic = new_state(answer_id, steps, session_state.get("diagnostic"))
                 await s.store.merge_session_state(session.id, {"diagnostic": diagnostic})
-            await self._finish(session, principal, answer_id, "".join(parts), status, done, received, steps=steps)
+            await self._finish(session, principal, answer_id, "".join(parts), status, done, received, steps=steps,
+                               lang=lang)
         except asyncio.CancelledError:
             with contextlib.suppress(BaseException):
-                await asyncio.shield(self._finish(session, principal, answer_id, "".join(parts), "cancelled", done, received))
+                await asyncio.shield(self._finish_cancelled(session, principal, answer_id, "".join(parts), done,
+                                                            received, batcher))
             raise
         except Exception as exc:
             log.exception("turns.failed", session_id=session.id, message_id=answer_id, error=type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await batcher.drain()
             with contextlib.suppress(Exception):
                 await state.publish(session.id, {"type": "error", "code": "internal_error", "message_id": answer_id,
                                                  "message": t("internal_error", lang)})
             with contextlib.suppress(Exception):
                 await self._finish(session, principal, answer_id, "".join(parts), "failed", done, received,
                                    error_code="internal_error")
+
+    async def _finish_cancelled(self, session: SessionRow, principal: Principal, answer_id: str, text: str,
+                                done: DoneEvent | None, received: float, batcher: DeltaBatcher) -> None:
+        await batcher.drain()
+        await self._finish(session, principal, answer_id, text, "cancelled", done, received)
+
+    async def _publish_delta(self, session_id: str, answer_id: str, text: str) -> None:
+        await self.s.state.publish(session_id, {"type": "delta", "message_id": answer_id, "text": text})
+        self.s.metrics.frames_sent.labels("delta").inc()
 
     async def _publish_event(self, session_id: str, answer_id: str, event: Event) -> None:
         if isinstance(event, DeltaEvent):
@@ -252,7 +272,7 @@ class TurnRunner:
 
     async def _finish(self, session: SessionRow, principal: Principal, answer_id: str, text: str, status: str,
                       done: DoneEvent | None, received: float, error_code: str | None = None,
-                      steps: list[dict[str, Any]] | None = None) -> None:
+                      steps: list[dict[str, Any]] | None = None, lang: str | None = None) -> None:
         s = self.s
         usage = done.usage if done else {}
         mode = done.mode if done else "llm"
@@ -272,7 +292,7 @@ class TurnRunner:
         await s.state.end_turn(session.id)  # before done: a client may ask again as soon as it sees done
         seq, _ = await s.state.publish(session.id, {
             "type": "done", "message_id": answer_id, "status": status, "mode": mode, "citations": citations,
-            "usage": usage, **({"error_code": error_code} if error_code else {})})
+            "usage": usage, "lang": lang or session.lang, **({"error_code": error_code} if error_code else {})})
         s.metrics.frames_sent.labels("done").inc()
         await s.store.update_session(session.id, last_seq=seq)
         s.metrics.turns.labels(mode, status).inc()
@@ -288,3 +308,38 @@ def step_frame(message_id: str, steps: list[dict[str, Any]], index: int) -> dict
     step = steps[index]
     return {"type": "step", "message_id": message_id, "step_id": step["step_id"], "index": index + 1,
             "total": len(steps), "text": step["text"], "citation": step.get("citation")}
+
+
+class DeltaBatcher:
+    """Publishes answer text without waiting for Redis on every token.
+
+    While one delta frame is being published, newly arrived text accumulates and goes out as the
+    next frame. Idle, every token is its own frame (no added latency); under load, frames carry
+    several tokens, so the per-frame cost (Redis, fan-out, WebSocket writes) stops growing with
+    the token rate.
+    """
+
+    def __init__(self, publish: Callable[[str], Awaitable[None]]) -> None:
+        self._publish = publish
+        self._pending: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            await self._publish(text)
+
+    async def drain(self) -> None:
+        """Wait until everything added so far is published (re-raises a publishing error)."""
+        while self._task is not None and not (self._task.done() and not self._pending):
+            if self._task.done():
+                self._task = asyncio.create_task(self._flush())
+            await self._task
+        if self._task is not None:
+            self._task.result()

@@ -5,8 +5,8 @@
   var prefs = { lang: q.get('lang') || 'en', role: q.get('role') || 'operator', theme: q.get('theme') || 'light',
     user: q.get('user') || 'maria-operator', color: q.get('color') || '#0b5cad' };
   var machines = [
-    { id: 'AB-1001', name: 'AutoBoss V4', serial: 'V4-2021-0342', hours: 4210, site: 'Farm Nordvik, pen 3', service: 'Service due in 40 h' },
-    { id: 'AB-2002', name: 'AutoBoss M6', serial: 'M6-2023-0117', hours: 1180, site: 'Farm Kalymnos, pen 1', service: 'Serviced 12 days ago' }
+    { id: 'AB-1001', name: 'AutoBoss V4', serial: 'V4-2021-0342', hours: 1240, site: 'Farm Nordvik, pen 3', service: '250 h service due in 13 h' },
+    { id: 'AB-2002', name: 'AutoBoss M6', serial: 'M6-2023-0117', hours: 2980, site: 'Farm Kalymnos, pen 1', service: '250 h and 500 h services overdue' }
   ];
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   var form = document.getElementById('prefs');

@@ -118,3 +118,16 @@ async def test_health_reports_counts(kb: KnowledgeBase):
     await kb.add_document(b"# Tiny\n\nThe winch needs grease every week.", filename="tiny.md", wait=True)
     healthy = await kb.health()
     assert healthy.status.value == "healthy" and "1 documents" in healthy.detail
+
+
+async def test_reranker_hook_reorders_the_fused_candidates(kb: KnowledgeBase):
+    await kb.add_document(_fault_manual(), filename="faults.md", lang="en", wait=True)
+    seen: list[int] = []
+
+    async def prefer_camera(query: str, passages: list) -> list:
+        seen.append(len(passages))
+        return sorted(passages, key=lambda p: "camera" not in p.text)
+
+    kb.reranker = prefer_camera
+    top = (await kb.search("E47 the brush stopped turning", k=2))[0]
+    assert top.section == "Fault E48" and seen == [5]  # every candidate (5 chunks) went through the hook
