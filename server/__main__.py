@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -41,6 +42,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=int(resolved.shutdown_drain_seconds) + 5, access_log=False,
         )
         server = uvicorn.Server(config)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead so the embedded
+        # PostgreSQL and Redis started above are stopped by their context managers
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         server.run()
         return 0 if server.started else 1
 
@@ -110,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     from .observability import configure_logging
+    from .tracing import add_trace_ids
 
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, extra_processors=[add_trace_ids])
     handler = {"serve": cmd_serve, "token": cmd_token, "migrate": cmd_migrate, "check-config": cmd_check_config}
     return handler[args.command](settings, args)
 

@@ -42,6 +42,7 @@ from .services import Services
 from .sessions import SessionState
 from .settings import Settings
 from .store import Store, TextCipher
+from .tracing import Tracing, setup_tracing, shutdown_tracing
 from .turns import TurnRunner
 
 log = get_logger("server.app")
@@ -200,7 +201,10 @@ async def build_components(services: Services, overrides: dict[str, Any]) -> Non
     services.escalations = await _build_optional("server.escalation", services)
     services.language = LanguageDetector()
     services.engine = overrides.get("engine") or ConversationEngine(settings=s, metrics=services.metrics,
-                                                                    llm=services.llm, kb=services.kb)
+                                                                    llm=services.llm, kb=services.kb,
+                                                                    tracing=services.tracing)
+    if services.llm is not None and hasattr(services.llm, "tracing"):
+        services.llm.tracing = services.tracing
     services.turns = TurnRunner(services)
     services.actions = Actions(services)
 
@@ -230,6 +234,8 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (python -m server serve starts embedded ones)")
+        tracer_provider = setup_tracing(settings)  # before the pools, so asyncpg and Redis are instrumented
+        services.tracing = Tracing(tracer_provider)
         services.db = await open_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         services.redis = aioredis.from_url(settings.redis_url, health_check_interval=30)
         await migrate(services.db)
@@ -260,6 +266,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
                         await closer()
             await services.redis.aclose()
             await services.db.close()
+            shutdown_tracing(tracer_provider)
             log.info("app.stopped")
 
     middleware = [

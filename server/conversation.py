@@ -180,7 +180,11 @@ def retrieval_only_text(lang: str, passages: list[Any], reason: str) -> str:
 class ConversationEngine:
     """One turn: language is decided by the caller; safety, retrieval, grounding, answer, steps."""
 
-    def __init__(self, *, settings: Settings, metrics: Metrics, llm: OpenAIChat | None, kb: Searcher | None) -> None:
+    def __init__(self, *, settings: Settings, metrics: Metrics, llm: OpenAIChat | None, kb: Searcher | None,
+                 tracing: Any = None) -> None:
+        from .tracing import Tracing
+
+        self._tracing = tracing or Tracing(None)
         self._s = settings
         self._m = metrics
         self._llm = llm
@@ -197,11 +201,13 @@ class ConversationEngine:
         query = turn.text
         model = (turn.machine or {}).get("model")
         passages: list[Any] = []
-        if model:
-            passages = list(await self._kb.search(query, k=k, machine_model=model))
-        if len(passages) < k:
-            seen = {p.chunk_id for p in passages}
-            passages += [p for p in await self._kb.search(query, k=k) if p.chunk_id not in seen][: k - len(passages)]
+        with self._tracing.retrieval(k=k, lang=turn.lang, machine_model=model) as span:
+            if model:
+                passages = list(await self._kb.search(query, k=k, machine_model=model))
+            if len(passages) < k:
+                seen = {p.chunk_id for p in passages}
+                passages += [p for p in await self._kb.search(query, k=k) if p.chunk_id not in seen][: k - len(passages)]
+            span.set_attribute("retrieval.results", len(passages))
         clean = []
         for p in passages:
             text, removed = neutralise(p.text)

@@ -105,6 +105,11 @@ class Hub:
         except WebSocketDisconnect:
             return
         metrics.ws_connects.labels("ok").inc()
+        with self.s.tracing.connection(session_id=conn.session.id if conn.session else None):
+            await self._serve(conn)
+
+    async def _serve(self, conn: Connection) -> None:
+        metrics = self.s.metrics
         metrics.ws_connections.inc()
         self.connections.add(conn)
         sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")

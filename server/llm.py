@@ -24,6 +24,7 @@ from .errors import UpstreamError
 from .health import ComponentHealth, Status
 from .observability import Metrics, get_logger
 from .settings import Settings
+from .tracing import Tracing
 
 log = get_logger("server.llm")
 
@@ -81,6 +82,7 @@ class OpenAIChat:
             timeout=openai.Timeout(settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds),
         )
         self.models = [m for m in (settings.openai_model, settings.openai_fallback_model) if m]
+        self.tracing = Tracing(None)  # the app's replaces it
         self._recent: list[bool] = []  # last outcomes, for health
         self._last_error = ""
 
@@ -122,24 +124,32 @@ class OpenAIChat:
                     self._m.llm_retries.labels(model).inc()
                     delay = random.uniform(0, self._s.llm_backoff_seconds * (2 ** (attempt - 1)))
                     await asyncio.sleep(delay)
-                try:
-                    opened = await self._open(model, messages, max_tokens, response_format)
-                except _Retryable as exc:
-                    errors.append(f"{model}: {exc}")
-                    self._m.llm_errors.labels(model, exc.kind).inc()
-                    self._note(False, exc.kind)
-                    log.warning("llm.attempt_failed", model=model, attempt=attempt, kind=exc.kind)
-                    continue
-                except _Fatal as exc:
-                    errors.append(f"{model}: {exc}")
-                    self._m.llm_errors.labels(model, exc.kind).inc()
-                    self._note(False, exc.kind)
-                    log.warning("llm.model_failed", model=model, kind=exc.kind)
-                    break
-                async with contextlib.aclosing(self._relay(model, opened, fallback_used=index > 0)) as relay:  # type: ignore[type-var]
-                    async for item in relay:
-                        yield item
-                return
+                with self.tracing.llm_call(model=model, server_address=self.client.base_url.host,
+                                           max_tokens=max_tokens or self._s.llm_max_tokens,
+                                           temperature=self._s.llm_temperature) as call:
+                    try:
+                        opened = await self._open(model, messages, max_tokens, response_format)
+                    except _Retryable as exc:
+                        errors.append(f"{model}: {exc}")
+                        self._m.llm_errors.labels(model, exc.kind).inc()
+                        self._note(False, exc.kind)
+                        log.warning("llm.attempt_failed", model=model, attempt=attempt, kind=exc.kind)
+                        Tracing.error(call.span, exc.kind)
+                        continue
+                    except _Fatal as exc:
+                        errors.append(f"{model}: {exc}")
+                        self._m.llm_errors.labels(model, exc.kind).inc()
+                        self._note(False, exc.kind)
+                        log.warning("llm.model_failed", model=model, kind=exc.kind)
+                        Tracing.error(call.span, exc.kind)
+                        break
+                    call.first_token()
+                    async with contextlib.aclosing(self._relay(model, opened, fallback_used=index > 0)) as relay:  # type: ignore[type-var]
+                        async for item in relay:
+                            if isinstance(item, Finished):
+                                call.usage(item.prompt_tokens, item.completion_tokens)
+                            yield item
+                    return
         self._m.llm_calls.labels("all", "unavailable").inc()
         raise UpstreamError("the language model is unavailable: " + "; ".join(errors[-3:]), code="llm_unavailable")
 

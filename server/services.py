@@ -40,6 +40,7 @@ class Services:
     machines: Any = None  # server.machines.MachineDirectory | None
     escalations: Any = None  # server.escalation.Escalations | None
     language: Any = None  # server.language.LanguageDetector
+    tracing: Any = None  # server.tracing.Tracing (set by the app lifespan)
     extra_health: list[Callable[[], Awaitable[Any]]] = dataclasses.field(default_factory=list)
 
     async def machine_context(self, machine_id: str) -> dict[str, Any] | None:

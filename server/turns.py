@@ -180,54 +180,56 @@ class TurnRunner:
         turn = Turn(session.id, answer_id, text, lang, [{"role": h["role"], "text": h["text"]} for h in history],
                     machine, session_state.get("diagnostic"), followup)
         batcher = DeltaBatcher(functools.partial(self._publish_delta, session.id, answer_id))
-        try:
-            async with contextlib.aclosing(s.engine.run(turn)) as events:
-                async for event in events:
-                    if isinstance(event, DeltaEvent):
-                        batcher.add(event.text)
-                    else:
-                        await batcher.drain()  # keep frame order: text first, then what follows it
-                        await self._publish_event(session.id, answer_id, event)
-                    if isinstance(event, DeltaEvent):
-                        parts.append(event.text)
-                        m.tokens_streamed.inc()
-                        if first_text_at is None:
-                            first_text_at = time.perf_counter()
-                            m.ttft.observe(first_text_at - received)
-                            s.engine.observe_first_text(first_text_at - received)
-                    elif isinstance(event, StepsEvent):
-                        steps = event.steps
-                    elif isinstance(event, OfferEscalationEvent):
-                        await self.offer_escalation(session, principal, event.reason, question_id)
-                    elif isinstance(event, SafetyEvent):
-                        await self._escalate(session, principal, "safety", text)
-                    elif isinstance(event, DoneEvent):
-                        done = event
-                    if time.monotonic() - renewed > LEASE_SECONDS / 3:
-                        await state.renew_turn(session.id, LEASE_SECONDS)
-                        renewed = time.monotonic()
-            await batcher.drain()
-            status = done.status if done else "failed"
-            if steps and status == "complete":
-                diagnostic = new_state(answer_id, steps, session_state.get("diagnostic"))
-                await s.store.merge_session_state(session.id, {"diagnostic": diagnostic})
-            await self._finish(session, principal, answer_id, "".join(parts), status, done, received, steps=steps,
-                               lang=lang)
-        except asyncio.CancelledError:
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(self._finish_cancelled(session, principal, answer_id, "".join(parts), done,
-                                                            received, batcher))
-            raise
-        except Exception as exc:
-            log.exception("turns.failed", session_id=session.id, message_id=answer_id, error=type(exc).__name__)
-            with contextlib.suppress(Exception):
+        with s.tracing.turn(session_id=session.id, message_id=answer_id, lang=lang, machine_id=machine_id):
+            try:
+                async with contextlib.aclosing(s.engine.run(turn)) as events:
+                    async for event in events:
+                        if isinstance(event, DeltaEvent):
+                            batcher.add(event.text)
+                        else:
+                            await batcher.drain()  # keep frame order: text first, then what follows it
+                            await self._publish_event(session.id, answer_id, event)
+                        if isinstance(event, DeltaEvent):
+                            parts.append(event.text)
+                            m.tokens_streamed.inc()
+                            if first_text_at is None:
+                                first_text_at = time.perf_counter()
+                                m.ttft.observe(first_text_at - received)
+                                s.engine.observe_first_text(first_text_at - received)
+                        elif isinstance(event, StepsEvent):
+                            steps = event.steps
+                        elif isinstance(event, OfferEscalationEvent):
+                            await self.offer_escalation(session, principal, event.reason, question_id)
+                        elif isinstance(event, SafetyEvent):
+                            await self._escalate(session, principal, "safety", text)
+                        elif isinstance(event, DoneEvent):
+                            done = event
+                        if time.monotonic() - renewed > LEASE_SECONDS / 3:
+                            await state.renew_turn(session.id, LEASE_SECONDS)
+                            renewed = time.monotonic()
                 await batcher.drain()
-            with contextlib.suppress(Exception):
-                await state.publish(session.id, {"type": "error", "code": "internal_error", "message_id": answer_id,
-                                                 "message": t("internal_error", lang)})
-            with contextlib.suppress(Exception):
-                await self._finish(session, principal, answer_id, "".join(parts), "failed", done, received,
-                                   error_code="internal_error")
+                status = done.status if done else "failed"
+                if steps and status == "complete":
+                    diagnostic = new_state(answer_id, steps, session_state.get("diagnostic"))
+                    await s.store.merge_session_state(session.id, {"diagnostic": diagnostic})
+                await self._finish(session, principal, answer_id, "".join(parts), status, done, received, steps=steps,
+                                   lang=lang)
+            except asyncio.CancelledError:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self._finish_cancelled(session, principal, answer_id, "".join(parts), done,
+                                                                received, batcher))
+                raise
+            except Exception as exc:
+                log.exception("turns.failed", session_id=session.id, message_id=answer_id, error=type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await batcher.drain()
+                with contextlib.suppress(Exception):
+                    await state.publish(session.id, {"type": "error", "code": "internal_error", "message_id": answer_id,
+                                                     "message": t("internal_error", lang)})
+                with contextlib.suppress(Exception):
+                    await self._finish(session, principal, answer_id, "".join(parts), "failed", done, received,
+                                       error_code="internal_error")
+
 
     async def _finish_cancelled(self, session: SessionRow, principal: Principal, answer_id: str, text: str,
                                 done: DoneEvent | None, received: float, batcher: DeltaBatcher) -> None:
