@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,8 +72,15 @@ class Sampler:
         self.cpu = sum(self.proc.cpu_times()[:2]) - self.cpu0
 
 
-async def one_session(url: str, hello: dict[str, Any] | None, start: asyncio.Event) -> dict[str, float]:
-    async with websockets.connect(url, max_size=2**22, open_timeout=60) as ws:
+async def one_session(url: str, hello: dict[str, Any] | None, start: asyncio.Event) -> dict[str, Any]:
+    try:
+        return await _session(url, hello, start)
+    except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:200]}
+
+
+async def _session(url: str, hello: dict[str, Any] | None, start: asyncio.Event) -> dict[str, Any]:
+    async with websockets.connect(url, max_size=2**22, open_timeout=60, ping_timeout=None) as ws:
         await ws.send(json.dumps(hello or {"type": "hello"}))
         await ws.recv()  # ready
         await start.wait()
@@ -100,10 +106,14 @@ async def run_level(url: str, pid: int, n: int, make_hello: Any) -> dict[str, An
     async with Sampler(pid) as sampler:
         t0 = time.perf_counter()
         start.set()
-        results = await asyncio.gather(*tasks)
-        wall = max(r["end"] for r in results) - t0
+        everything = await asyncio.gather(*tasks)
+        results = [r for r in everything if "error" not in r]
+        errors = [r["error"] for r in everything if "error" in r]
+        wall = max((r["end"] for r in results), default=time.perf_counter()) - t0
     tokens = sum(r["tokens"] for r in results)
-    return {"n": n, "ttft": [r["ttft"] for r in results], "tokens": tokens, "wall": wall,
+    if errors:
+        print(f"  {len(errors)} of {n} sessions failed, e.g. {errors[0]}", flush=True)
+    return {"n": n, "errors": len(errors), "ttft": [r["ttft"] for r in results], "tokens": tokens, "wall": wall,
             "tokens_per_s": tokens / wall, "cpu_per_1k": sampler.cpu / tokens * 1000, "peak_rss_mb": sampler.peak / 2**20}
 
 
@@ -129,7 +139,7 @@ def summarize(label: str, r: dict[str, Any], provider_ttft: float) -> dict[str, 
     added = [max(0.0, t - provider_ttft) * 1000 for t in r["ttft"]]
     return {"server": label, "sessions": r["n"], "added_ttft_p50_ms": pct(added, 0.5), "added_ttft_p95_ms": pct(added, 0.95),
             "added_ttft_p99_ms": pct(added, 0.99), "tokens_per_s": r["tokens_per_s"], "cpu_s_per_1k_tokens": r["cpu_per_1k"],
-            "peak_rss_mb": r["peak_rss_mb"], "tokens": r["tokens"]}
+            "peak_rss_mb": r["peak_rss_mb"], "tokens": r["tokens"], "failed_sessions": r["errors"]}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,7 +194,8 @@ def print_level(h: dict[str, Any], b: dict[str, Any], flush: bool = False) -> No
     print(f"\n{h['sessions']} concurrent sessions            hub        relay   hub/relay", flush=flush)
     for key, label in [("added_ttft_p50_ms", "added TTFT p50 (ms)"), ("added_ttft_p95_ms", "added TTFT p95 (ms)"),
                        ("added_ttft_p99_ms", "added TTFT p99 (ms)"), ("tokens_per_s", "tokens/s delivered"),
-                       ("cpu_s_per_1k_tokens", "CPU s / 1k tokens"), ("peak_rss_mb", "peak RSS (MiB)")]:
+                       ("cpu_s_per_1k_tokens", "CPU s / 1k tokens"), ("peak_rss_mb", "peak RSS (MiB)"),
+                       ("failed_sessions", "failed sessions")]:
         ratio = h[key] / b[key] if b[key] else float("nan")
         print(f"  {label:<26}{h[key]:>10.2f}{b[key]:>12.2f}{ratio:>10.2f}", flush=flush)
 

@@ -237,7 +237,8 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
         tracer_provider = setup_tracing(settings)  # before the pools, so asyncpg and Redis are instrumented
         services.tracing = Tracing(tracer_provider)
         services.db = await open_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        services.redis = aioredis.from_url(settings.redis_url, health_check_interval=30)
+        services.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections, timeout=10, health_check_interval=30))
         await migrate(services.db)
         await build_components(services, overrides)
         await services.jobs.install()

@@ -115,7 +115,18 @@ class Hub:
         sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")
         receiver = asyncio.create_task(self._receive_loop(conn), name=f"ws.recv.{conn.conn_id}")
         try:
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            finished, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                failure = task.exception()
+                if failure is not None and not isinstance(failure, WebSocketDisconnect | ClientGone):
+                    # a fault of ours or of a dependency: say so, count it, tell the client to come back
+                    metrics.protocol_errors.labels("internal_error").inc()
+                    log.error("hub.connection_failed", conn_id=conn.conn_id, error=type(failure).__name__,
+                              detail=str(failure)[:300], exc_info=failure)
+                    with contextlib.suppress(Exception):
+                        await conn.ws.send_text(dumps({"type": "error", "code": "internal_error",
+                                                  "message": "the server hit an error; reconnect to continue"}))
+                        await conn.ws.close(Close.INTERNAL, "internal error: reconnect and resume")
         finally:
             self.connections.discard(conn)
             metrics.ws_connections.dec()
@@ -125,7 +136,7 @@ class Hub:
             for task in (sender, receiver, *conn.tasks):
                 task.cancel()
             for task in (sender, receiver, *conn.tasks):
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, ClientGone):
                     await task
 
     # -- opening
@@ -383,6 +394,13 @@ def frame_client_id(text: str) -> str | None:
         return None
     cid = value.get("client_id") if isinstance(value, dict) else None
     return cid if isinstance(cid, str) and len(cid) <= 100 else None
+
+
+try:  # the server's own "client went away while we were writing" error, where the server defines one
+    from uvicorn.protocols.utils import ClientDisconnected as ClientGone
+except ImportError:  # pragma: no cover - other ASGI servers
+    class ClientGone(Exception):  # type: ignore[no-redef]
+        pass
 
 
 class _Refused(Exception):

@@ -58,6 +58,7 @@ FIELDS: tuple[Field, ...] = (
     _f("DB_POOL_MIN", "int", 2, "Minimum PostgreSQL pool size.", section=DB),
     _f("DB_POOL_MAX", "int", 10, "Maximum PostgreSQL pool size.", section=DB),
     _f("REDIS_URL", "str", "", "Redis URL. Empty: start a private redis-server under DATA_DIR.", secret=True, section=DB),
+    _f("REDIS_MAX_CONNECTIONS", "int", 100, "Redis connections per replica; when all are busy a request waits (up to 10 s) instead of failing.", section=DB),
     _f("HOST_DATABASE_URL", "str", "", "Read-only DSN of the host app's database (machines, maintenance, parts). Empty: the sample host schema `host_demo` in DATABASE_URL.", secret=True, section=DB),
     _f("HOST_SCHEMA_MAPPING", "path", "", "YAML or JSON file with the SQL that reads machines, maintenance history, part usage and service intervals from the host database (docs/escalation.md). Empty: the mapping of the sample host schema, server/host_demo/mapping.yaml.", section=DB),
     _f("SESSION_TTL_SECONDS", "int", 86400, "How long a session's hot state and replay buffer live in Redis after its last frame.", section=DB),
