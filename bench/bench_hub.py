@@ -178,6 +178,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     h["throughput_vs_relay"] = h["tokens_per_s"] / b["tokens_per_s"]
                     out["levels"].append({"hub": h, "relay": b})
                     print_level(h, b, flush=True)
+                async with httpx.AsyncClient() as http:  # the server's own view, for diagnosis
+                    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+                    (ROOT / "bench" / "results" / "hub_metrics.txt").write_text((await http.get(hub.url + "/metrics")).text)
                 if args.idle:
                     out["idle"] = await idle_connections(hub.ws_url, hub.proc.pid, args.idle, hub_hello)
                     print(f"idle: {out['idle']['connections']} connections, "

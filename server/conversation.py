@@ -8,6 +8,7 @@ retrieval-only answer with citations, labelled as such.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -231,7 +232,9 @@ class ConversationEngine:
         if not turn.followup and mentions_danger(turn.text):
             yield DeltaEvent(t("safety_notice", turn.lang) + "\n\n")
             yield SafetyEvent()
+        started = time.perf_counter()
         passages = await self.retrieve(turn)
+        log.debug("conversation.retrieved", ms=round((time.perf_counter() - started) * 1000, 1), passages=len(passages))
         if self._kb is not None and self._s.require_grounding and not await self.covered(turn.text, passages):
             self._m.not_covered.inc()
             yield DeltaEvent(t("not_covered", turn.lang))

@@ -39,6 +39,7 @@ class Fanout:
         self._wake_key = f"abp:wake:{uuid.uuid4().hex}"
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self.batch_pause = 0.01
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="fanout.reader")
@@ -95,6 +96,10 @@ class Fanout:
                     for entry_id, fields in entries:
                         seq = int(entry_id.split(b"-")[0])
                         self._dispatch(sid, seq, fields[b"f"].decode())
+                if result and len(self._cursor) > 8:
+                    # with many sessions following, one XREAD per frame would cost O(sessions) each time in
+                    # Redis and here; a short pause lets frames of many sessions arrive in one read
+                    await asyncio.sleep(self.batch_pause)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis down: keep trying, say so, count it
