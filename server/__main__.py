@@ -83,7 +83,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     from .check_config import main as check_main
 
-    return check_main(settings)
+    return check_main(settings, ["--skip", args.skip] if args.skip else [])
 
 
 def cmd_settings_doc(settings: Settings | None, args: argparse.Namespace) -> int:
@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--machines", default="", help="comma-separated machine ids the user may pick")
     tok.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     sub.add_parser("migrate", help="apply database migrations once")
-    sub.add_parser("check-config", help="check the configuration and every dependency, one line each")
+    check = sub.add_parser("check-config", help="check the configuration and every dependency, one line each")
+    check.add_argument("--skip", default="", help="comma-separated checks to skip (e.g. port,smtp)")
     sub.add_parser("settings-doc", help="print docs/configuration.md")
     args = parser.parse_args(argv)
     if args.command == "settings-doc":

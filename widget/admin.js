@@ -344,7 +344,7 @@
         .catch(fail('Status'));
     });
     var notes = list(t, ['notifications']);
-    d.replaceChildren(
+    d.replaceChildren.apply(d, [
       h('div', { class: 'card-head' }, [h('h2', { text: 'Ticket ' + (t.ticket_number || t.id) }), statusSel]),
       t.trigger ? h('p', { class: 'muted small', text: 'Trigger: ' + String(t.trigger).replace(/_/g, ' ') + (t.assignee ? ' · assignee: ' + t.assignee : '') }) : null,
       h('p', { class: 'muted', text: [t.user_name || t.user_id, t.lang, fmtDate(t.created_at)].filter(Boolean).join(' · ') }),
@@ -355,7 +355,7 @@
         h('ul', null, steps.map(function (st) { return h('li', { text: (st.text || '') + (st.outcome ? ' — ' + st.outcome : '') }); }))]) : null,
       notes.length ? h('details', null, [h('summary', { text: 'Notifications (' + notes.length + ')' }),
         h('ul', null, notes.map(function (n) { return h('li', { text: [n.channel, n.target, n.status, n.last_error].filter(Boolean).join(' · ') }); }))]) : null,
-      h('h3', { text: 'Conversation' }), transcript, form);
+      h('h3', { text: 'Conversation' }), transcript, form].filter(function (n) { return n != null; }));  // null would render as "null"
     document.querySelectorAll('.esc').forEach(function (b) { b.classList.remove('active'); });
   }
 
