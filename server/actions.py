@@ -45,6 +45,9 @@ class Actions:
         self.s.metrics.feedback.labels(frame["rating"]).inc()
         await self.s.state.publish(session.id, {"type": "feedback_recorded", "message_id": frame["message_id"],
                                                 "rating": frame["rating"]})
+        if frame["rating"] == "down":
+            # the answer did not help: flag it for expert review (analytics) and offer a human
+            await self.s.turns.offer_escalation(session, principal, "feedback")
 
     async def on_step_outcome(self, session: SessionRow, principal: Principal, frame: dict[str, Any]) -> None:
         """Record how a step went and adapt: the next step, a follow-up answer, or a human."""

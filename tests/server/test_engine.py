@@ -219,6 +219,8 @@ async def test_feedback_is_recorded_and_echoed(engine_settings, llm_server, runn
         done = await client.until("done")
         await client.send({"type": "feedback", "message_id": done["message_id"], "rating": "down", "comment": "wrong part"})
         echo = await client.until("feedback_recorded")
+        offer = await client.until("escalation_offer")
+        assert offer["reason"] == "feedback"
         await client.send({"type": "feedback", "message_id": "not-an-answer", "rating": "up"})
         err = await client.until("error")
         await client.close()
@@ -285,3 +287,28 @@ async def test_danger_gets_a_safety_notice_and_a_ticket_at_once(engine_settings,
         await client.close()
     assert escalated["trigger"] == "safety" and escalated["ticket_number"].startswith("ABP-")
     assert client.answer_text(done["message_id"]).startswith("⚠️ **La seguridad es lo primero:**")
+
+
+async def test_saved_resolution_is_used_for_the_same_problem_later(engine_settings, llm_server, running_server, make_token):
+    llm_server.llm.push({"kind": "stream", "text": STEPS_ANSWER})
+    async with running_server(engine_settings()) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        first = ChatClient(srv.ws_url, make_token(machines=["AB-1001"]))
+        await first.connect(machine_id="AB-1001")
+        await first.ask("The brushes stopped, error E04")
+        step = await first.until("step")
+        await first.until("done")
+        await first.send({"type": "step_outcome", "step_id": step["step_id"], "outcome": "fixed"})
+        await first.until("step_result")
+        await first.send({"type": "resolve", "resolved": True, "save": True})
+        resolved = await first.until("resolved")
+        await first.close()
+        assert resolved["saved"] is True
+        second = ChatClient(srv.ws_url, make_token(machines=["AB-1001"]))
+        await second.connect(machine_id="AB-1001")
+        await second.ask("Error E04 again, brushes stopped")
+        done = await second.until("done")
+        await second.close()
+    prompt = llm_server.llm.chat_requests()[-1]["messages"][0]["content"]
+    assert "RESOLUTION" in prompt and "netting" in prompt
+    assert any(c["kind"] == "resolution" for c in done["citations"])
