@@ -289,8 +289,13 @@ class KnowledgeBase:
     # -- search ------------------------------------------------------------------------------------
 
     async def search(self, query: str, *, k: int = 5, machine_model: str | None = None, lang: str | None = None,
-                     document_id: int | None = None) -> list[Passage]:
-        """The ``k`` best passages for ``query`` (any of the six languages), best first."""
+                     document_id: int | None = None, reader_lang: str | None = None) -> list[Passage]:
+        """The ``k`` best passages for ``query`` (any of the six languages), best first.
+
+        ``reader_lang``: the asker's language. Manuals in a third language (neither the reader's nor
+        English, the language every manual exists in) are left out: an Arabic-speaking operator is
+        not shown a Greek manual, and such passages would crowd out the English ones.
+        """
         query = (query or "").strip()
         if not query:
             return []
@@ -303,6 +308,8 @@ class KnowledgeBase:
                 raise EmbedderMismatch(
                     f"the index was built with {', '.join(foreign)} but the configured embedder is {self.embedder.name}; "
                     "re-index (python -m knowledge reindex, or POST /api/kb/documents/{id}/reindex) before searching")
+            if reader_lang:
+                docs = [d for d in docs if d.lang in (None, "", reader_lang, "en") or d.kind != "manual"]
             if not docs:
                 return []
             vector, sparse = await self._embed_query(query)

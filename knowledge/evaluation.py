@@ -55,7 +55,7 @@ async def evaluate(kb: Any, questions: list[Question], *, k: int = 10) -> list[O
     filenames = {d["id"]: d["filename"] or "" for d in docs}
     outcomes = []
     for q in questions:
-        passages = await kb.search(q.text, k=k, machine_model=q.model)
+        passages = await kb.search(q.text, k=k, machine_model=q.model, reader_lang=q.lang)
         rank = next((i for i, p in enumerate(passages, 1) if answers(q, p, filenames)), None)
         outcomes.append(Outcome(q, rank))
     return outcomes

@@ -39,7 +39,7 @@ class PassageLike(Protocol):
 
 class Searcher(Protocol):
     async def search(self, query: str, *, k: int = 5, machine_model: str | None = None,
-                     lang: str | None = None) -> list[Any]: ...
+                     lang: str | None = None, reader_lang: str | None = None) -> list[Any]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,10 +204,11 @@ class ConversationEngine:
         passages: list[Any] = []
         with self._tracing.retrieval(k=k, lang=turn.lang, machine_model=model) as span:
             if model:
-                passages = list(await self._kb.search(query, k=k, machine_model=model))
+                passages = list(await self._kb.search(query, k=k, machine_model=model, reader_lang=turn.lang))
             if len(passages) < k:
                 seen = {p.chunk_id for p in passages}
-                passages += [p for p in await self._kb.search(query, k=k) if p.chunk_id not in seen][: k - len(passages)]
+                more = await self._kb.search(query, k=k, reader_lang=turn.lang)
+                passages += [p for p in more if p.chunk_id not in seen][: k - len(passages)]
             span.set_attribute("retrieval.results", len(passages))
         clean = []
         for p in passages:

@@ -131,3 +131,13 @@ async def test_reranker_hook_reorders_the_fused_candidates(kb: KnowledgeBase):
     kb.reranker = prefer_camera
     top = (await kb.search("E47 the brush stopped turning", k=2))[0]
     assert top.section == "Fault E48" and seen == [5]  # every candidate (5 chunks) went through the hook
+
+
+async def test_manuals_in_a_third_language_are_left_out_for_the_reader(kb: KnowledgeBase):
+    ids = await _seed(kb, "autoboss-v4-manual.en.pdf", "autoboss-v4-manual.es.pdf")
+    for_greek = await kb.search("Ποια είναι η πίεση λειτουργίας;", k=10, reader_lang="el")
+    for_spanish = await kb.search("¿Cuál es la presión de trabajo?", k=10, reader_lang="es")
+    assert for_greek and for_spanish
+    # a Greek reader gets the English manual, never the Spanish one; a Spanish reader may get both
+    assert {p.document_id for p in for_greek} == {ids["autoboss-v4-manual.en.pdf"]}
+    assert ids["autoboss-v4-manual.es.pdf"] in {p.document_id for p in for_spanish}
