@@ -137,9 +137,10 @@ def _masked_text_frame(payload: bytes) -> bytes:
 
 async def test_slow_reader_is_disconnected_not_buffered(llm_settings, llm_server, running_server, make_token):
     # a client that never reads: the server must drop it after WS_SEND_QUEUE_MAX frames, not buffer forever
-    llm_server.llm.set_default({"kind": "stream", "text": " ".join(["padding" * 500] * 3000), "interval": 0})
+    # tokens 5 ms apart: each becomes its own frame (no batching), so the outbox limit is what gives way
+    llm_server.llm.set_default({"kind": "stream", "text": " ".join(["padding" * 500] * 3000), "interval": 0.005})
     token = make_token()
-    async with running_server(llm_settings(ws_send_queue_max=50, ws_ping_interval_seconds=5)) as srv:
+    async with running_server(llm_settings(ws_send_queue_max=3, ws_ping_interval_seconds=5)) as srv:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window, like a stalled phone
         sock.connect((srv.settings.host, srv.settings.port))
