@@ -136,7 +136,8 @@ def _masked_text_frame(payload: bytes) -> bytes:
 
 
 async def test_slow_reader_is_disconnected_not_buffered(llm_settings, llm_server, running_server, make_token):
-    # a client that never reads: the server must drop it after WS_SEND_QUEUE_MAX frames, not buffer forever
+    # a client that never reads: past WS_SEND_QUEUE_MAX frames it falls behind (served from Redis, nothing
+    # more buffered), and a write that cannot complete for 2 x the ping interval closes it
     # tokens 5 ms apart: each becomes its own frame (no batching), so the outbox limit is what gives way
     llm_server.llm.set_default({"kind": "stream", "text": " ".join(["padding" * 500] * 3000), "interval": 0.005})
     token = make_token()
