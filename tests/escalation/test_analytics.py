@@ -35,6 +35,7 @@ async def test_analytics_after_scripted_sessions(esc_settings, llm_server, runni
                                         "Οι βούρτσες δεν γυρίζουν καθόλου", lang="el", machine_id="AB-1001")
         await b.send({"type": "feedback", "message_id": done_b["message_id"], "rating": "down", "comment": "wrong part"})
         await b.until("feedback_recorded")
+        assert (await b.until("escalation_offer"))["reason"] == "feedback"  # a thumbs-down offers a human
         await b.send({"type": "escalate"})
         await b.until("escalated")
 
@@ -54,7 +55,7 @@ async def test_analytics_after_scripted_sessions(esc_settings, llm_server, runni
         assert (rep["sessions"], rep["resolved"], rep["unresolved"], rep["escalated"]) == (3, 1, 1, 1)
         assert rep["resolution_rate"] == 0.3333 and rep["escalation_rate"] == 0.3333
         assert rep["feedback"] == {"up": 1, "down": 1}
-        assert rep["escalations_by_trigger"] == {"user": 1}
+        assert rep["escalations_by_trigger"] == {"feedback": 1}  # the escalation accepted the offer
         assert rep["top_problems"][0] == {"text": "Brushes do not turn", "count": 2}
         flagged = [q for q in rep["unanswered"] if q["reason"] == "negative_feedback"]
         assert [q["text"] for q in flagged] == ["Οι βούρτσες δεν γυρίζουν καθόλου"]
