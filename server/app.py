@@ -25,7 +25,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import api
+from knowledge import factory as knowledge_factory
+
+from . import admin, api, escalation, kb_api, machines_factory, voice_api, voice_factory, web
 from .actions import Actions
 from .auth import TokenVerifier
 from .conversation import ConversationEngine
@@ -140,44 +142,17 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 def build_routes(settings: Settings, hub_endpoint: Any) -> list[BaseRoute]:
-    routes: list[BaseRoute] = [
+    return [
         WebSocketRoute("/ws", hub_endpoint),
         Route("/health/live", live),
         Route("/health/ready", ready),
         Route("/metrics", metrics_endpoint),
         *api.routes(),
+        *kb_api.routes(),
+        *voice_api.routes(),
+        *admin.routes(),
+        *web.routes(settings),  # last: it serves / (the demo host page)
     ]
-    # helpers: component routes are added below, one line each
-    for loader in ROUTE_LOADERS:
-        routes.extend(loader(settings))
-    return routes
-
-
-def _optional_routes(module: str) -> Any:
-    def load(settings: Settings) -> list[BaseRoute]:
-        import importlib
-
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                return []
-            raise
-        fn = mod.routes
-        try:
-            return list(fn(settings))
-        except TypeError:
-            return list(fn())
-
-    return load
-
-
-ROUTE_LOADERS = [
-    _optional_routes("server.kb_api"),
-    _optional_routes("server.voice_api"),
-    _optional_routes("server.admin"),
-    _optional_routes("server.web"),  # last: it serves / (the demo host page)
-]
 
 
 async def build_components(services: Services, overrides: dict[str, Any]) -> None:
@@ -192,13 +167,10 @@ async def build_components(services: Services, overrides: dict[str, Any]) -> Non
         services.llm = overrides["llm"]
     elif s.llm_enabled:
         services.llm = OpenAIChat(s, services.metrics)
-    # helpers: knowledge base, voice and machine directory are built here
-    services.kb = overrides["kb"] if "kb" in overrides else await _build_optional("knowledge.factory", services)
-    services.transcriber = (overrides["transcriber"] if "transcriber" in overrides
-                            else await _build_optional("server.voice_factory", services))
-    services.machines = (overrides["machines"] if "machines" in overrides
-                         else await _build_optional("server.machines_factory", services))
-    services.escalations = await _build_optional("server.escalation", services)
+    services.kb = overrides["kb"] if "kb" in overrides else await knowledge_factory.build(services)
+    services.transcriber = overrides["transcriber"] if "transcriber" in overrides else await voice_factory.build(services)
+    services.machines = overrides["machines"] if "machines" in overrides else await machines_factory.build(services)
+    services.escalations = await escalation.build(services)
     services.language = LanguageDetector()
     services.engine = overrides.get("engine") or ConversationEngine(settings=s, metrics=services.metrics,
                                                                     llm=services.llm, kb=services.kb,
@@ -207,19 +179,6 @@ async def build_components(services: Services, overrides: dict[str, Any]) -> Non
         services.llm.tracing = services.tracing
     services.turns = TurnRunner(services)
     services.actions = Actions(services)
-
-
-async def _build_optional(module: str, services: Services) -> Any:
-    """Components that live in their own module expose ``async build(services)``."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-    return await mod.build(services)
 
 
 def create_app(settings: Settings, **overrides: Any) -> Starlette:

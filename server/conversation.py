@@ -26,17 +26,6 @@ log = get_logger("server.conversation")
 LANGUAGE_NAMES = {"en": "English", "el": "Greek", "ar": "Arabic", "es": "Spanish", "tr": "Turkish", "no": "Norwegian"}
 
 
-class PassageLike(Protocol):
-    chunk_id: Any
-    document_id: Any
-    title: str
-    page: int | None
-    section: str
-    text: str
-    score: float
-    url: str
-
-
 class Searcher(Protocol):
     async def search(self, query: str, *, k: int = 5, machine_model: str | None = None,
                      lang: str | None = None, reader_lang: str | None = None) -> list[Any]: ...

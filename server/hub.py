@@ -82,7 +82,6 @@ class Connection:
 class Hub:
     def __init__(self, services: Services) -> None:
         self.s = services
-        self.connections: set[Connection] = set()
         self._sessions_here: dict[str, int] = {}
         self._write_timeout = max(2.0, 2 * services.settings.ws_ping_interval_seconds)
 
@@ -111,7 +110,6 @@ class Hub:
     async def _serve(self, conn: Connection) -> None:
         metrics = self.s.metrics
         metrics.ws_connections.inc()
-        self.connections.add(conn)
         sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")
         receiver = asyncio.create_task(self._receive_loop(conn), name=f"ws.recv.{conn.conn_id}")
         try:
@@ -128,7 +126,6 @@ class Hub:
                                                   "message": "the server hit an error; reconnect to continue"}))
                         await conn.ws.close(Close.INTERNAL, "internal error: reconnect and resume")
         finally:
-            self.connections.discard(conn)
             metrics.ws_connections.dec()
             if conn.subscription:
                 await self.s.fanout.unfollow(conn.subscription)
@@ -305,8 +302,9 @@ class Hub:
                 self.s.metrics.frames_received.labels(frame["type"]).inc()
                 await self._dispatch(conn, frame)
             except AppError as exc:
+                client_id = frame_client_id(text)  # so the client knows which of its messages was refused
                 conn.send_local({"type": "error", "code": exc.code, "message": exc.message,
-                                 **({"client_id": frame_client_id(text)} if frame_client_id(text) else {})})
+                                 **({"client_id": client_id} if client_id else {})})
 
     async def _dispatch(self, conn: Connection, frame: dict[str, Any]) -> None:
         assert conn.session is not None and conn.principal is not None

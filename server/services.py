@@ -16,10 +16,6 @@ from .observability import Metrics
 from .settings import Settings
 
 
-async def _no_machine(machine_id: str) -> dict[str, Any] | None:
-    return {"id": machine_id}
-
-
 @dataclasses.dataclass
 class Services:
     settings: Settings
@@ -45,5 +41,5 @@ class Services:
 
     async def machine_context(self, machine_id: str) -> dict[str, Any] | None:
         if self.machines is None:
-            return await _no_machine(machine_id)
+            return {"id": machine_id}
         return await self.machines.context(machine_id)
