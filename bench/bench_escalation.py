@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from core.embedded import embedded_postgres, embedded_redis
+from core.settings import Settings
 from server.auth import mint_token
-from server.embedded import embedded_postgres, embedded_redis
-from server.settings import Settings
 from tests.support.scripted_llm import ThreadedServer, free_port
 from tests.support.servers import running_server
 from tests.support.wsclient import ChatClient

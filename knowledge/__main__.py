@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from knowledge import KnowledgeBase, create_knowledge_base
+from knowledge import MIGRATIONS_DIR, KnowledgeBase, create_knowledge_base
 
 
 @contextlib.contextmanager
@@ -24,7 +24,7 @@ def _database(settings: Any) -> Iterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
-    from server.embedded import embedded_postgres
+    from core.embedded import embedded_postgres
 
     settings.data_path.mkdir(parents=True, exist_ok=True)
     with embedded_postgres(settings.data_path / "pg") as dsn:
@@ -33,11 +33,11 @@ def _database(settings: Any) -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def _knowledge_base(settings: Any, dsn: str) -> AsyncIterator[KnowledgeBase]:
-    from server.db import migrate, open_pool
+    from core.db import migrate, open_pool
 
     pool = await open_pool(dsn, min_size=1, max_size=4)
     try:
-        await migrate(pool)
+        await migrate(pool, [MIGRATIONS_DIR])
         yield create_knowledge_base(settings, pool)
     finally:
         await pool.close()
@@ -149,9 +149,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from server.errors import AppError
-    from server.observability import configure_logging
-    from server.settings import Settings, SettingsError
+    from core.errors import AppError
+    from core.logs import configure_logging
+    from core.settings import Settings, SettingsError
 
     args = parser().parse_args(argv)
     try:

@@ -11,6 +11,9 @@ from typing import Any
 import asyncpg
 from pgvector import SparseVector
 
+from core.errors import AppError
+from core.health import ComponentHealth, Status
+from core.logs import get_logger
 from knowledge import sniff
 from knowledge.embedders import Embedder, sparse_dim
 from knowledge.errors import DocumentNotFound, EmbedderMismatch, InvalidRequest
@@ -19,9 +22,6 @@ from knowledge.ingest import Ingestor, Progress
 from knowledge.models import Kind, Limits, Passage
 from knowledge.search import Reranker, SearchOptions, common_words, hybrid_search, live_documents
 from knowledge.validation import check_upload
-from server.errors import AppError
-from server.health import ComponentHealth, Status
-from server.observability import get_logger
 
 log = get_logger("knowledge")
 

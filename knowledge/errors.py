@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.errors import (
+from core.errors import (
     AppError,
     BadRequest,
     Conflict,

@@ -10,14 +10,14 @@ from typing import Any
 import asyncpg
 from pgvector import SparseVector
 
+from core.errors import AppError
+from core.logs import get_logger
 from knowledge.chunking import Chunker
 from knowledge.embedders import Embedder, sparse_dim
 from knowledge.errors import EmptyDocument
 from knowledge.files import FileStore
 from knowledge.models import Chunk, Limits, ParsedDocument, Status
-from knowledge.parsing import parse
-from server.errors import AppError
-from server.observability import get_logger
+from knowledge.parsing.formats import parse
 
 log = get_logger("knowledge.ingest")
 

@@ -10,13 +10,13 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from .settings import Settings, SettingsError, render_markdown
+from core.settings import Settings, SettingsError, render_markdown
 
 
 @contextlib.contextmanager
 def embedded_services(settings: Settings) -> Iterator[Settings]:
     """Start embedded PostgreSQL / Redis for the URLs left empty; yield settings pointing at them."""
-    from .embedded import embedded_postgres, embedded_redis
+    from core.embedded import embedded_postgres, embedded_redis
 
     with contextlib.ExitStack() as stack:
         changes = {}
@@ -30,7 +30,7 @@ def embedded_services(settings: Settings) -> Iterator[Settings]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from server.app import create_app
 
     settings.data_path.mkdir(parents=True, exist_ok=True)
     with embedded_services(settings) as resolved:
@@ -50,7 +50,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
-    from .auth import LANGUAGES, ROLES, mint_token
+    from server.auth import LANGUAGES, ROLES, mint_token
 
     if args.role not in ROLES:
         print(f"error: --role must be one of {', '.join(ROLES)}", file=sys.stderr)
@@ -65,12 +65,13 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from .db import migrate, open_pool
+    from core.db import migrate, open_pool
+    from server.storage.schema import MIGRATIONS
 
     async def run(dsn: str) -> list[str]:
         pool = await open_pool(dsn, min_size=1, max_size=2)
         try:
-            return await migrate(pool)
+            return await migrate(pool, MIGRATIONS)
         finally:
             await pool.close()
 
@@ -81,7 +82,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
-    from .check_config import main as check_main
+    from server.check_config import main as check_main
 
     return check_main(settings, ["--skip", args.skip] if args.skip else [])
 
@@ -114,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    from .observability import configure_logging
-    from .tracing import add_trace_ids
+    from core.logs import configure_logging
+    from server.tracing import add_trace_ids
 
     configure_logging(settings.log_level, settings.log_format, extra_processors=[add_trace_ids])
     handler = {"serve": cmd_serve, "token": cmd_token, "migrate": cmd_migrate, "check-config": cmd_check_config}

@@ -25,27 +25,34 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.db import migrate, open_pool
+from core.errors import AppError, RateLimited
+from core.health import ComponentHealth, Status, overall, probe
+from core.logs import get_logger
+from core.settings import Settings
 from knowledge import factory as knowledge_factory
-
-from . import admin, api, escalation, kb_api, machines_factory, voice_api, voice_factory, web
-from .actions import Actions
-from .auth import TokenVerifier
-from .conversation import ConversationEngine
-from .db import migrate, open_pool
-from .errors import AppError, RateLimited
-from .fanout import Fanout
-from .health import ComponentHealth, Status, overall, probe
-from .hub import Hub
-from .jobs import JobQueue
-from .language import LanguageDetector
-from .llm import OpenAIChat
-from .observability import Metrics, get_logger
-from .services import Services
-from .sessions import SessionState
-from .settings import Settings
-from .store import Store, TextCipher
-from .tracing import Tracing, setup_tracing, shutdown_tracing
-from .turns import TurnRunner
+from server.auth import TokenVerifier
+from server.chat.actions import Actions
+from server.chat.fanout import Fanout
+from server.chat.hub import Hub
+from server.chat.sessions import SessionState
+from server.chat.turns import TurnRunner
+from server.engine.conversation import ConversationEngine
+from server.engine.language import LanguageDetector
+from server.engine.llm import OpenAIChat
+from server.http import admin, web
+from server.http import kb as kb_api
+from server.http import sessions as sessions_api
+from server.http import voice as voice_api
+from server.observability import Metrics
+from server.services import Services
+from server.storage.jobs import JobQueue
+from server.storage.schema import MIGRATIONS
+from server.storage.store import Store, TextCipher
+from server.support import escalation
+from server.support import host_demo as machines_factory
+from server.tracing import Tracing, setup_tracing, shutdown_tracing
+from server.voice import factory as voice_factory
 
 log = get_logger("server.app")
 
@@ -147,7 +154,7 @@ def build_routes(settings: Settings, hub_endpoint: Any) -> list[BaseRoute]:
         Route("/health/live", live),
         Route("/health/ready", ready),
         Route("/metrics", metrics_endpoint),
-        *api.routes(),
+        *sessions_api.routes(),
         *kb_api.routes(),
         *voice_api.routes(),
         *admin.routes(),
@@ -198,7 +205,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
         services.db = await open_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         services.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=settings.redis_max_connections, timeout=10, health_check_interval=30))
-        await migrate(services.db)
+        await migrate(services.db, MIGRATIONS)
         await build_components(services, overrides)
         await services.jobs.install()
         hub_holder["hub"] = Hub(services)

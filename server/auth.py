@@ -14,8 +14,8 @@ from typing import Any
 import jwt
 from starlette.requests import HTTPConnection
 
-from .errors import AuthError, ForbiddenError
-from .settings import Settings
+from core.errors import AuthError, ForbiddenError
+from core.settings import Settings
 
 ROLES = ("operator", "support", "admin")
 LANGUAGES = ("en", "el", "ar", "es", "tr", "no")

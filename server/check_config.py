@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from server.settings import DEFAULT_JWT_SECRET, Settings
+from core.settings import DEFAULT_JWT_SECRET, Settings
 
 CHECK_TIMEOUT_SECONDS = 10.0
 DISK_MIN_FREE_BYTES = 1 << 30  # below: FAIL
@@ -254,7 +254,7 @@ async def check_voice(settings: Settings) -> list[CheckResult]:
     """The speech model can be loaded without a network: a model directory, or the bundled one."""
     if not settings.voice_enabled:
         return [CheckResult("voice", Outcome.SKIP, "VOICE_ENABLED=false")]
-    from server import whisper_model
+    from server.voice import model as whisper_model
 
     if settings.whisper_model.strip().lower() not in whisper_model.BUNDLED_NAMES:
         try:

@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from .observability import Metrics
-from .settings import Settings
+from core.settings import Settings
+from server.observability import Metrics
 
 
 @dataclasses.dataclass

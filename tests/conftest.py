@@ -11,10 +11,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from core.db import migrate, open_pool
+from core.embedded import embedded_postgres, embedded_redis
+from core.settings import Settings
 from server.auth import mint_token
-from server.db import migrate, open_pool
-from server.embedded import embedded_postgres, embedded_redis
-from server.settings import Settings
+from server.storage.schema import MIGRATIONS
 from tests.support.scripted_llm import ScriptedLLM, ThreadedServer
 from tests.support.servers import running_server as _running_server
 
@@ -34,7 +35,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 async def _migrated_template(pg_server: str) -> str:
     pool = await open_pool(pg_server, min_size=1, max_size=2)
     try:
-        await migrate(pool)
+        await migrate(pool, MIGRATIONS)
     finally:
         await pool.close()
     return pg_server

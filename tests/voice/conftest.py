@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from server.observability import Metrics
-from server.voice import Transcriber
-from server.whisper_model import ensure_model
+from server.voice.model import ensure_model
+from server.voice.transcriber import Transcriber
 
 from .speech import FORMATS, LONG_TEXT, SENTENCES, convert, silence, speak, streamed_webm, tools_available
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import AppError, BusyError
-from server.health import Status
+from core.errors import AppError, BusyError
+from core.health import Status
 from server.observability import Metrics
-from server.voice import Transcriber, VoiceLimits
-from server.whisper_model import ModelError, resolve_model
+from server.voice.model import ModelError, resolve_model
+from server.voice.transcriber import Transcriber, VoiceLimits
 
 from .speech import LONG_TEXT, SENTENCES, cer, wer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.voice_text import correct_codes, words_to_digits
+from server.voice.text import correct_codes, words_to_digits
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.whisper_model import (
+from server.voice.model import (
     MODEL_FILES,
     STAMP,
     ModelError,
@@ -78,12 +78,12 @@ def test_other_model_directory(tmp_path: Path) -> None:
 
 def test_cli_assembles_into_data_dir(tmp_path: Path) -> None:
     env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "WHISPER_CACHE_DIR": "", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "server.whisper_model", "--verify"], env=env, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "server.voice.model", "--verify"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert is_assembled(tmp_path / "data" / "models" / "whisper-base")
     env["WHISPER_CACHE_DIR"] = str(tmp_path / "elsewhere")
-    done = subprocess.run([sys.executable, "-m", "server.whisper_model"], env=env, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "server.voice.model"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert is_assembled(tmp_path / "elsewhere")

@@ -1,0 +1,116 @@
+"""Per-replica forwarding of session frames from Redis to local WebSocket connections.
+
+One reader task per replica multiplexes every followed session stream in a single blocking XREAD
+(plus a private wake-up stream, poked when the set of followed sessions changes), so 5,000 idle
+connections cost no Redis connection each (71 KiB per idle connection in all, docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from core.logs import get_logger
+from server.chat.sessions import stream_key
+from server.observability import Metrics
+
+log = get_logger("server.fanout")
+
+Deliver = Callable[[int, str], None]  # (seq, encoded frame); must not block
+
+
+class Subscription:
+    def __init__(self, session_id: str, after_seq: int, deliver: Deliver) -> None:
+        self.session_id = session_id
+        self.after_seq = after_seq
+        self.deliver = deliver
+
+
+class Fanout:
+    def __init__(self, redis: aioredis.Redis, metrics: Metrics) -> None:
+        self._redis = redis
+        self._metrics = metrics
+        self._subs: dict[str, list[Subscription]] = {}
+        self._cursor: dict[str, int] = {}
+        self._wake_key = f"abp:wake:{uuid.uuid4().hex}"
+        self._task: asyncio.Task[None] | None = None
+        self.batch_pause = 0.01
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="fanout.reader")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self._redis.delete(self._wake_key)
+
+    async def follow(self, sub: Subscription) -> None:
+        """Deliver frames with seq > sub.after_seq that arrive from now on (replay is the caller's)."""
+        subs = self._subs.setdefault(sub.session_id, [])
+        subs.append(sub)
+        current = self._cursor.get(sub.session_id)
+        self._cursor[sub.session_id] = sub.after_seq if current is None else min(current, sub.after_seq)
+        await self._poke()
+
+    async def unfollow(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.session_id)
+        if subs and sub in subs:
+            subs.remove(sub)
+            if not subs:
+                del self._subs[sub.session_id]
+                self._cursor.pop(sub.session_id, None)
+
+    @property
+    def sessions(self) -> int:
+        return len(self._subs)
+
+    async def _poke(self) -> None:
+        await self._redis.xadd(self._wake_key, {"w": "1"}, maxlen=10, approximate=True)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        wake_id = "$"
+        while True:
+            try:
+                streams: dict[Any, Any] = {self._wake_key: wake_id}
+                for sid, cursor in self._cursor.items():
+                    streams[stream_key(sid)] = f"{cursor}-1"
+                result: Any = await self._redis.xread(streams, block=2000, count=500)
+                backoff = 0.2
+                for key, entries in result or []:
+                    key_s = key.decode() if isinstance(key, bytes) else key
+                    if key_s == self._wake_key:
+                        wake_id = entries[-1][0].decode()
+                        continue
+                    sid = key_s.split(":")[2]
+                    for entry_id, fields in entries:
+                        seq = int(entry_id.split(b"-")[0])
+                        self._dispatch(sid, seq, fields[b"f"].decode())
+                if result and len(self._cursor) > 8:
+                    # with many sessions following, one XREAD per frame would cost O(sessions) each time in
+                    # Redis and here; a short pause lets frames of many sessions arrive in one read
+                    await asyncio.sleep(self.batch_pause)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down: keep trying, say so, count it
+                self._metrics.redis_errors.labels("fanout").inc()
+                log.error("fanout.read_failed", error=type(exc).__name__, detail=str(exc)[:200], retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _dispatch(self, sid: str, seq: int, frame: str) -> None:
+        if sid not in self._cursor:
+            return
+        self._cursor[sid] = max(self._cursor[sid], seq)
+        for sub in list(self._subs.get(sid, ())):
+            if seq > sub.after_seq:
+                sub.after_seq = seq
+                sub.deliver(seq, frame)

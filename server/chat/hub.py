@@ -1,0 +1,409 @@
+"""The WebSocket endpoint: authenticate, resume, a receive loop and a send loop per connection.
+
+This is the only module that knows about WebSocket connections and disconnects. Answers are not
+tied to a connection: a turn runs as a task of this replica (``TurnRunner``) and publishes its frames
+to the session's Redis stream; every connection of that session, on any replica, follows the stream
+through ``Fanout``. A client that drops and comes back with ``last_seq`` gets exactly the frames it
+missed, then the live ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from core.errors import AppError, AuthError
+from core.logs import get_logger
+from server.auth import Principal, TokenExpired, origin_allowed
+from server.chat.fanout import Subscription
+from server.chat.protocol import PROTOCOL_VERSION, Close, ProtocolError, dumps, parse_client_frame
+from server.services import Services
+from server.storage.store import SessionRow
+
+log = get_logger("server.hub")
+
+
+class Connection:
+    """One client socket: a bounded outbox and the session it follows.
+
+    Session frames are pushed by Fanout while the outbox has room. When it is full (the client reads
+    slower than the answer streams) the connection falls *behind*: pushes are dropped and the send loop
+    pulls the frames it has not written yet from the session's Redis stream, at the client's pace. So a
+    slow or stalled client costs a bounded outbox, never an unbounded buffer, and still gets every frame
+    exactly once, in order. A client that stops reading entirely is closed by the keepalive.
+    """
+
+    def __init__(self, ws: WebSocket, services: Services) -> None:
+        self.ws = ws
+        self.services = services
+        self.limit = services.settings.ws_send_queue_max
+        self.outbox: collections.deque[tuple[int | None, str]] = collections.deque()
+        self.wake = asyncio.Event()
+        self.behind = False
+        self.pushed_seq = 0  # highest session seq put into the outbox
+        self.written_seq = 0  # highest session seq written to the socket
+        self.principal: Principal | None = None
+        self.session: SessionRow | None = None
+        self.subscription: Subscription | None = None
+        self.audio: bytearray | None = None
+        self.audio_meta: dict[str, Any] = {}
+        self.conn_id = uuid.uuid4().hex[:12]
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def deliver(self, seq: int, frame: str) -> None:
+        """Called by Fanout for each session frame; never blocks."""
+        if self.behind or seq <= self.pushed_seq:
+            return
+        if sum(1 for s, _ in self.outbox if s is not None) >= self.limit:
+            self.behind = True
+            self.services.metrics.slow_clients.inc()
+            log.warning("hub.client_behind", conn_id=self.conn_id, seq=seq)
+            self.wake.set()
+            return
+        self.pushed_seq = seq
+        self.outbox.append((seq, frame))
+        self.wake.set()
+
+    def send_local(self, frame: dict[str, Any]) -> None:
+        """A connection-local frame (no seq): ready, pong, ack, transcript, errors about this client's frames."""
+        self.services.metrics.frames_sent.labels(frame["type"]).inc()
+        if frame["type"] == "error":
+            self.services.metrics.protocol_errors.labels(frame["code"]).inc()
+        self.outbox.append((None, dumps(frame)))
+        self.wake.set()
+
+
+class Hub:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._sessions_here: dict[str, int] = {}
+        self._write_timeout = max(2.0, 2 * services.settings.ws_ping_interval_seconds)
+
+    async def endpoint(self, ws: WebSocket) -> None:
+        settings = self.s.settings
+        metrics = self.s.metrics
+        await ws.accept()
+        conn = Connection(ws, self.s)
+        if not origin_allowed(settings, ws.headers.get("origin"), ws.headers.get("host")):
+            metrics.ws_connects.labels("origin_forbidden").inc()
+            await self._refuse(ws, "origin_forbidden", "this origin may not use the assistant", Close.ORIGIN_FORBIDDEN)
+            return
+        try:
+            hello = await self._receive_hello(ws)
+            await self._open_session(conn, hello)
+        except _Refused as refused:
+            metrics.ws_connects.labels(refused.code).inc()
+            await self._refuse(ws, refused.code, refused.message, refused.close)
+            return
+        except WebSocketDisconnect:
+            return
+        metrics.ws_connects.labels("ok").inc()
+        with self.s.tracing.connection(session_id=conn.session.id if conn.session else None):
+            await self._serve(conn)
+
+    async def _serve(self, conn: Connection) -> None:
+        metrics = self.s.metrics
+        metrics.ws_connections.inc()
+        sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")
+        receiver = asyncio.create_task(self._receive_loop(conn), name=f"ws.recv.{conn.conn_id}")
+        try:
+            finished, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                failure = task.exception()
+                if failure is not None and not isinstance(failure, WebSocketDisconnect | ClientGone):
+                    # a fault of ours or of a dependency: say so, count it, tell the client to come back
+                    metrics.protocol_errors.labels("internal_error").inc()
+                    log.error("hub.connection_failed", conn_id=conn.conn_id, error=type(failure).__name__,
+                              detail=str(failure)[:300], exc_info=failure)
+                    with contextlib.suppress(Exception):
+                        await conn.ws.send_text(dumps({"type": "error", "code": "internal_error",
+                                                  "message": "the server hit an error; reconnect to continue"}))
+                        await conn.ws.close(Close.INTERNAL, "internal error: reconnect and resume")
+        finally:
+            metrics.ws_connections.dec()
+            if conn.subscription:
+                await self.s.fanout.unfollow(conn.subscription)
+            self._leave_session(conn)
+            for task in (sender, receiver, *conn.tasks):
+                task.cancel()
+            for task in (sender, receiver, *conn.tasks):
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, ClientGone):
+                    await task
+
+    # -- opening
+    async def _receive_hello(self, ws: WebSocket) -> dict[str, Any]:
+        settings = self.s.settings
+        try:
+            async with asyncio.timeout(settings.ws_hello_timeout_seconds):
+                message = await ws.receive()
+        except TimeoutError:
+            raise _Refused("hello_timeout", "send hello first", Close.HELLO_TIMEOUT) from None
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            raise _Refused("protocol_error", "the first frame must be a hello text frame", Close.PROTOCOL_ERROR)
+        if len(text.encode()) > settings.ws_max_frame_bytes:
+            raise _Refused("frame_too_large", "frame too large", Close.TOO_BIG)
+        try:
+            frame = parse_client_frame(text, max_text_chars=settings.message_max_chars)
+        except ProtocolError as exc:
+            raise _Refused(exc.code, exc.message, Close.PROTOCOL_ERROR) from exc
+        if frame["type"] != "hello":
+            raise _Refused("protocol_error", "the first frame must be hello", Close.PROTOCOL_ERROR)
+        return frame
+
+    async def _open_session(self, conn: Connection, hello: dict[str, Any]) -> None:
+        try:
+            principal = await self.s.verifier.verify(hello["token"])
+        except TokenExpired as exc:
+            raise _Refused(exc.code, exc.message, Close.TOKEN_EXPIRED) from exc
+        except AuthError as exc:
+            raise _Refused(exc.code, exc.message, Close.TOKEN_INVALID) from exc
+        conn.principal = principal
+        store, state = self.s.store, self.s.state
+        session_id = hello["session_id"]
+        resumed = False
+        if session_id:
+            session = await store.get_session(session_id)
+            if session is None or (session.user_id != principal.user_id and not principal.has_role("support")):
+                raise _Refused("session_unknown", "no such session for this user", Close.SESSION_UNKNOWN)
+            resumed = True
+        else:
+            machine_id = hello["machine_id"]
+            if machine_id and not principal.may_use_machine(machine_id):
+                machine_id = None
+            session = await store.create_session(uuid.uuid4().hex, principal.user_id, principal.name,
+                                                 hello["lang"] or principal.lang, machine_id)
+            await store.record_event("session_started", session_id=session.id, user_id=principal.user_id,
+                                     lang=session.lang)
+        conn.session = session
+        current = await state.seed_seq(session.id, session.last_seq)
+        after = hello["last_seq"] if hello["last_seq"] is not None else 0
+        after = min(after, current)
+        first = await state.first_seq(session.id)
+        history: list[dict[str, Any]] | None = None
+        if current > 0 and (first is None or after < first - 1):
+            # the frames the client misses are no longer in Redis: send the record from PostgreSQL instead
+            history = await store.history(session.id)
+            after = current
+        machine = await self.s.machine_context(session.machine_id) if session.machine_id else None
+        conn.send_local({
+            "type": "ready", "protocol": PROTOCOL_VERSION, "session_id": session.id, "last_seq": current,
+            "resumed": resumed, "lang": session.lang, "user": principal.public(), "machine": machine,
+            "limits": {"message_max_chars": self.s.settings.message_max_chars,
+                       "messages_per_minute": self.s.settings.messages_per_minute,
+                       "max_frame_bytes": self.s.settings.ws_max_frame_bytes},
+        })
+        if history is not None:
+            conn.send_local({"type": "history", "messages": history, "last_seq": current})
+        if resumed and after < current:
+            self.s.metrics.replayed_frames.inc(current - after)
+        conn.pushed_seq = conn.written_seq = after
+        conn.subscription = Subscription(session.id, after, conn.deliver)
+        await self.s.fanout.follow(conn.subscription)
+        self._sessions_here[session.id] = self._sessions_here.get(session.id, 0) + 1
+        self.s.metrics.active_sessions.set(len(self._sessions_here))
+        await self.s.turns.recover(session.id, session.lang)
+        log.info("hub.session_open", session_id=session.id, conn_id=conn.conn_id, resumed=resumed, after_seq=after)
+
+    def _leave_session(self, conn: Connection) -> None:
+        if conn.session is None:
+            return
+        sid = conn.session.id
+        left = self._sessions_here.get(sid, 0) - 1
+        if left <= 0:
+            self._sessions_here.pop(sid, None)
+        else:
+            self._sessions_here[sid] = left
+        self.s.metrics.active_sessions.set(len(self._sessions_here))
+
+    async def _refuse(self, ws: WebSocket, code: str, message: str, close: int) -> None:
+        self.s.metrics.protocol_errors.labels(code).inc()
+        with contextlib.suppress(Exception):
+            await ws.send_text(dumps({"type": "error", "code": code, "message": message}))
+            await ws.close(close, message[:120])
+
+    # -- loops
+    async def _send_loop(self, conn: Connection) -> None:
+        assert conn.session is not None
+        sid = conn.session.id
+        while True:
+            await conn.wake.wait()
+            conn.wake.clear()
+            while conn.outbox:
+                seq, frame = conn.outbox.popleft()
+                if seq is not None:
+                    if seq <= conn.written_seq:
+                        continue
+                    conn.written_seq = seq
+                await self._write(conn, frame)
+            if conn.behind:
+                await self._catch_up(conn, sid)
+
+    async def _write(self, conn: Connection, frame: str) -> None:
+        """Write one frame; a client that accepts nothing for two keepalive intervals is gone."""
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                await conn.ws.send_text(frame)
+        except TimeoutError:
+            self.s.metrics.protocol_errors.labels("write_timeout").inc()
+            log.warning("hub.write_timeout", conn_id=conn.conn_id)
+            raise WebSocketDisconnect(Close.GOING_AWAY) from None
+
+    async def _catch_up(self, conn: Connection, sid: str) -> None:
+        """Pull what the client missed from Redis, at the pace the socket accepts, then resume pushes."""
+        state = self.s.state
+        while True:
+            first = await state.first_seq(sid)
+            if first is not None and conn.written_seq < first - 1:
+                # even Redis no longer has what this client needs: make it resume (it gets the history)
+                await conn.ws.close(Close.TRY_AGAIN, "too far behind: reconnect and resume")
+                raise WebSocketDisconnect(Close.TRY_AGAIN)
+            frames = await state.replay(sid, conn.written_seq, count=100, limit=100)
+            for seq, frame in frames:
+                conn.written_seq = seq
+                await self._write(conn, frame)
+            if len(frames) < 100:
+                break
+        # switch back to pushes, then pull once more: frames published in between are not lost
+        conn.pushed_seq = conn.written_seq
+        conn.behind = False
+        for seq, frame in await state.replay(sid, conn.written_seq, count=100, limit=100):
+            conn.written_seq = seq
+            await self._write(conn, frame)
+        conn.pushed_seq = max(conn.pushed_seq, conn.written_seq)
+
+    async def _receive_loop(self, conn: Connection) -> None:
+        settings = self.s.settings
+        while True:
+            message = await conn.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            data = message.get("bytes")
+            if data is not None:
+                self._on_audio_bytes(conn, data)
+                continue
+            text = message.get("text") or ""
+            if len(text.encode()) > settings.ws_max_frame_bytes:
+                conn.send_local({"type": "error", "code": "frame_too_large",
+                                 "message": f"frames are limited to {settings.ws_max_frame_bytes} bytes"})
+                await asyncio.sleep(0.05)  # let the error frame go out first
+                await conn.ws.close(Close.TOO_BIG, "frame too large")
+                raise WebSocketDisconnect(Close.TOO_BIG)
+            try:
+                frame = parse_client_frame(text, max_text_chars=settings.message_max_chars)
+                self.s.metrics.frames_received.labels(frame["type"]).inc()
+                await self._dispatch(conn, frame)
+            except AppError as exc:
+                client_id = frame_client_id(text)  # so the client knows which of its messages was refused
+                conn.send_local({"type": "error", "code": exc.code, "message": exc.message,
+                                 **({"client_id": client_id} if client_id else {})})
+
+    async def _dispatch(self, conn: Connection, frame: dict[str, Any]) -> None:
+        assert conn.session is not None and conn.principal is not None
+        kind = frame["type"]
+        if kind == "ping":
+            conn.send_local({"type": "pong", "ts": time.time()})
+        elif kind == "hello":
+            raise ProtocolError("hello was already received", code="protocol_error")
+        elif kind == "message":
+            result = await self.s.turns.submit(conn.session, conn.principal, frame)
+            conn.send_local({"type": "ack", **result})
+        elif kind == "cancel":
+            await self.s.turns.cancel(conn.session.id)
+        elif kind == "audio_start":
+            self._on_audio_start(conn, frame)
+        elif kind == "audio_end":
+            await self._on_audio_end(conn)
+        elif kind == "audio_cancel":
+            conn.audio = None
+        else:
+            await self.s.actions.handle(conn.session, conn.principal, frame)
+
+    # -- voice
+    def _on_audio_start(self, conn: Connection, frame: dict[str, Any]) -> None:
+        if self.s.transcriber is None:
+            raise AppError("speech transcription is not available on this server", code="voice_unavailable")
+        conn.audio = bytearray()
+        conn.audio_meta = frame
+
+    def _on_audio_bytes(self, conn: Connection, data: bytes) -> None:
+        if conn.audio is None:
+            if not conn.audio_meta.get("dropped"):
+                conn.send_local({"type": "error", "code": "audio_not_started", "message": "send audio_start before audio bytes"})
+            return
+        limit = self._audio_limit()
+        if len(conn.audio) + len(data) > limit:
+            conn.audio = None
+            conn.audio_meta = {"dropped": True}  # ignore the rest of this recording quietly
+            conn.send_local({"type": "error", "code": "audio_too_large",
+                             "message": f"recordings are limited to {limit} bytes"})
+            return
+        conn.audio.extend(data)
+
+    def _audio_limit(self) -> int:
+        limits = getattr(self.s.transcriber, "limits", None)
+        return int(getattr(limits, "max_bytes", 0) or self.s.settings.ws_max_audio_bytes)
+
+    async def _on_audio_end(self, conn: Connection) -> None:
+        if conn.audio is None:
+            if conn.audio_meta.pop("dropped", False):
+                return
+            raise ProtocolError("audio_end without audio_start", code="audio_not_started")
+        audio, meta = bytes(conn.audio), conn.audio_meta
+        conn.audio = None
+        conn.audio_meta = {}
+        assert self.s.transcriber is not None and conn.session is not None
+        lang = meta.get("lang") or conn.session.lang
+        # transcription takes seconds: run it beside the receive loop so ping, cancel and messages still flow
+        task = asyncio.create_task(self._transcribe(conn, audio, lang, meta.get("format")))
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+
+    async def _transcribe(self, conn: Connection, audio: bytes, lang: str, fmt: str | None) -> None:
+        assert self.s.transcriber is not None
+
+        def partial(t: Any) -> None:
+            conn.send_local({"type": "transcript", "partial": True, **t.to_dict()})
+
+        try:
+            result = await self.s.transcriber.transcribe(audio, lang=lang, fmt=fmt, on_partial=partial)
+        except AppError as exc:
+            conn.send_local({"type": "error", "code": exc.code, "message": exc.message})
+            return
+        conn.send_local({"type": "transcript", "partial": False, "text": result.text, "language": result.language,
+                         "duration": round(result.duration, 2)})
+
+
+def frame_client_id(text: str) -> str | None:
+    """The client_id of a (possibly invalid) message frame, so an error can name the message it refuses."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    cid = value.get("client_id") if isinstance(value, dict) else None
+    return cid if isinstance(cid, str) and len(cid) <= 100 else None
+
+
+try:  # the server's own "client went away while we were writing" error, where the server defines one
+    from uvicorn.protocols.utils import ClientDisconnected as ClientGone
+except ImportError:  # pragma: no cover - other ASGI servers
+    class ClientGone(Exception):  # type: ignore[no-redef]
+        pass
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str, close: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close = close

@@ -1,0 +1,351 @@
+"""Running turns: accept a question once, run the engine as a task of this replica, publish frames.
+
+A turn is independent of the connection that asked: it keeps running when the socket drops and its
+frames reach the client wherever it reconnects. A lease in Redis marks the running turn; if the
+replica dies, the next connection to the session finds the lease expired and closes the turn as
+failed, so a client never waits forever. ``cancel`` works from any replica (Redis pub/sub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.errors import Conflict, RateLimited
+from core.logs import get_logger
+from server.auth import Principal
+from server.chat.sessions import CONTROL_CHANNEL
+from server.engine.conversation import (
+    DeltaEvent,
+    DoneEvent,
+    Event,
+    OfferEscalationEvent,
+    SafetyEvent,
+    StatusEvent,
+    StepsEvent,
+    Turn,
+)
+from server.engine.diagnostics import new_state
+from server.engine.i18n import t
+from server.services import Services
+from server.storage.store import SessionRow
+
+log = get_logger("server.turns")
+
+LEASE_SECONDS = 15
+
+
+class TurnRunner:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # session_id -> (message_id, task)
+        self._control_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._control_task = asyncio.create_task(self._listen_control(), name="turns.control")
+
+    async def stop(self, drain_seconds: float) -> None:
+        """Let running answers finish (their clients follow them from other replicas), then cancel."""
+        tasks = [task for _, task in self.running.values()]
+        if tasks:
+            log.info("turns.draining", running=len(tasks), seconds=drain_seconds)
+            _, pending = await asyncio.wait(tasks, timeout=drain_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self._control_task:
+            self._control_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._control_task
+
+    async def submit(self, session: SessionRow, principal: Principal, frame: dict[str, Any]) -> dict[str, Any]:
+        s, state, store = self.s.settings, self.s.state, self.s.store
+        client_id = frame["client_id"]
+        message_id = uuid.uuid4().hex
+        wait = await state.hit_rate_limit("msg", principal.user_id, s.messages_per_minute)
+        if wait is not None:
+            self.s.metrics.rate_limited.labels("messages").inc()
+            raise RateLimited(t("rate_limited", session.lang), retry_after=wait)
+        earlier = await state.claim_client_id(session.id, client_id, message_id)
+        if earlier is not None:
+            self.s.metrics.duplicate_messages.inc()
+            return {"client_id": client_id, "message_id": earlier, "duplicate": True}
+        answer_id = uuid.uuid4().hex
+        if not await state.start_turn(session.id, answer_id, LEASE_SECONDS):
+            await state.redis.delete(f"abp:s:{session.id}:cid:{client_id}")
+            raise Conflict(t("busy_turn", session.lang), code="turn_in_progress")
+        try:
+            lang = frame["lang"] or self.s.language.detect(frame["text"], default=session.lang)
+            if not await store.insert_user_message(message_id, session.id, client_id, frame["text"], lang):
+                await state.end_turn(session.id)
+                self.s.metrics.duplicate_messages.inc()
+                return {"client_id": client_id, "message_id": message_id, "duplicate": True}
+            await state.publish(session.id, {"type": "user_message", "message_id": message_id,
+                                             "client_id": client_id, "text": frame["text"], "lang": lang})
+            await store.insert_assistant_message(answer_id, session.id, message_id, lang)
+        except BaseException:
+            await state.end_turn(session.id)
+            raise
+        self._spawn(session, principal, message_id, answer_id, frame["text"], lang, followup=False)
+        return {"client_id": client_id, "message_id": message_id, "duplicate": False}
+
+    def _spawn(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
+               lang: str, *, followup: bool) -> None:
+        received = time.perf_counter()
+        task = asyncio.create_task(self._run(session, principal, question_id, answer_id, text, lang, received, followup),
+                                   name=f"turn.{answer_id}")
+        self.running[session.id] = (answer_id, task)
+        task.add_done_callback(functools.partial(self._forget, session.id, answer_id))
+
+    def _forget(self, session_id: str, answer_id: str, _task: object = None) -> None:
+        if self.running.get(session_id, ("", None))[0] == answer_id:
+            self.running.pop(session_id, None)
+
+    async def submit_followup(self, session: SessionRow, principal: Principal, lang: str) -> bool:
+        """After every step failed: an automatic answer with the next most likely causes."""
+        answer_id = uuid.uuid4().hex
+        if not await self.s.state.start_turn(session.id, answer_id, LEASE_SECONDS):
+            return False
+        await self.s.store.insert_assistant_message(answer_id, session.id, None, lang)
+        text = "None of the steps above solved the problem. What are the next most likely causes and steps?"
+        self._spawn(session, principal, None, answer_id, text, lang, followup=True)
+        return True
+
+    async def cancel(self, session_id: str) -> None:
+        if session_id in self.running:
+            self.running[session_id][1].cancel()
+        else:
+            await self.s.state.send_control({"cancel": session_id})
+
+    async def _listen_control(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                pubsub = self.s.state.redis.pubsub()
+                await pubsub.subscribe(CONTROL_CHANNEL)
+                backoff = 0.5
+                while True:
+                    # a short read time-out keeps the connection within the client's socket time-out
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if not message:
+                        continue
+                    data = json.loads(message["data"])
+                    sid = data.get("cancel")
+                    if sid and sid in self.running:
+                        self.running[sid][1].cancel()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.s.metrics.redis_errors.labels("control").inc()
+                log.error("turns.control_failed", error=type(exc).__name__, retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    async def recover(self, session_id: str, lang: str) -> None:
+        """Close a turn whose replica vanished (its lease expired without a done frame)."""
+        rows = await self.s.db.fetch(
+            "SELECT id FROM messages WHERE session_id = $1 AND status = 'streaming'", session_id)
+        if not rows or await self.s.state.running_turn(session_id):
+            return
+        for row in rows:
+            result = await self.s.db.execute(
+                "UPDATE messages SET status = 'failed', error_code = 'interrupted', completed_at = now()"
+                " WHERE id = $1 AND status = 'streaming'", row["id"])
+            if result.endswith(" 1"):
+                await self.s.state.publish(session_id, {
+                    "type": "done", "message_id": row["id"], "status": "failed", "mode": "llm",
+                    "citations": [], "usage": {}, "error_code": "interrupted"})
+                log.warning("turns.recovered", session_id=session_id, message_id=row["id"])
+
+    async def _run(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
+                   lang: str, received: float, followup: bool) -> None:
+        s, m, state = self.s, self.s.metrics, self.s.state
+        parts: list[str] = []
+        done: DoneEvent | None = None
+        steps: list[dict[str, Any]] = []
+        first_text_at: float | None = None
+        renewed = time.monotonic()
+        t0 = time.perf_counter()
+        # independent reads, concurrently: the turn's setup is on the path to the first token
+        rows, fresh = await asyncio.gather(s.store.history(session.id, limit=20), s.store.get_session(session.id))
+        history = [h for h in rows if h["id"] not in (question_id, answer_id)]
+        log.debug("turns.setup", queued_ms=round((t0 - received) * 1000, 1),
+                  reads_ms=round((time.perf_counter() - t0) * 1000, 1))
+        session_state = fresh.state if fresh else {}
+        machine_id = fresh.machine_id if fresh else session.machine_id
+        machine = await s.machine_context(machine_id) if machine_id else None
+        turn = Turn(session.id, answer_id, text, lang, [{"role": h["role"], "text": h["text"]} for h in history],
+                    machine, session_state.get("diagnostic"), followup)
+        batcher = DeltaBatcher(functools.partial(self._publish_delta, session.id, answer_id))
+        with s.tracing.turn(session_id=session.id, message_id=answer_id, lang=lang, machine_id=machine_id):
+            try:
+                async with contextlib.aclosing(s.engine.run(turn)) as events:
+                    async for event in events:
+                        if isinstance(event, DeltaEvent):
+                            batcher.add(event.text)
+                        else:
+                            await batcher.drain()  # keep frame order: text first, then what follows it
+                            await self._publish_event(session.id, answer_id, event)
+                        if isinstance(event, DeltaEvent):
+                            parts.append(event.text)
+                            m.tokens_streamed.inc()
+                            if first_text_at is None:
+                                first_text_at = time.perf_counter()
+                                m.ttft.observe(first_text_at - received)
+                                s.engine.observe_first_text(first_text_at - received)
+                        elif isinstance(event, StepsEvent):
+                            steps = event.steps
+                        elif isinstance(event, OfferEscalationEvent):
+                            await self.offer_escalation(session, principal, event.reason, question_id)
+                        elif isinstance(event, SafetyEvent):
+                            await self._escalate(session, principal, "safety", text)
+                        elif isinstance(event, DoneEvent):
+                            done = event
+                        if time.monotonic() - renewed > LEASE_SECONDS / 3:
+                            await state.renew_turn(session.id, LEASE_SECONDS)
+                            renewed = time.monotonic()
+                await batcher.drain()
+                status = done.status if done else "failed"
+                if steps and status == "complete":
+                    diagnostic = new_state(answer_id, steps, session_state.get("diagnostic"))
+                    await s.store.merge_session_state(session.id, {"diagnostic": diagnostic})
+                await self._finish(session, principal, answer_id, "".join(parts), status, done, received, steps=steps,
+                                   lang=lang)
+            except asyncio.CancelledError:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self._finish_cancelled(session, principal, answer_id, "".join(parts), done,
+                                                                received, batcher))
+                raise
+            except Exception as exc:
+                log.exception("turns.failed", session_id=session.id, message_id=answer_id, error=type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await batcher.drain()
+                with contextlib.suppress(Exception):
+                    await state.publish(session.id, {"type": "error", "code": "internal_error", "message_id": answer_id,
+                                                     "message": t("internal_error", lang)})
+                with contextlib.suppress(Exception):
+                    await self._finish(session, principal, answer_id, "".join(parts), "failed", done, received,
+                                       error_code="internal_error")
+
+
+    async def _finish_cancelled(self, session: SessionRow, principal: Principal, answer_id: str, text: str,
+                                done: DoneEvent | None, received: float, batcher: DeltaBatcher) -> None:
+        await batcher.drain()
+        await self._finish(session, principal, answer_id, text, "cancelled", done, received)
+
+    async def _publish_delta(self, session_id: str, answer_id: str, text: str) -> None:
+        await self.s.state.publish(session_id, {"type": "delta", "message_id": answer_id, "text": text})
+        self.s.metrics.frames_sent.labels("delta").inc()
+
+    async def _publish_event(self, session_id: str, answer_id: str, event: Event) -> None:
+        if isinstance(event, DeltaEvent):
+            frame: dict[str, Any] = {"type": "delta", "message_id": answer_id, "text": event.text}
+        elif isinstance(event, StatusEvent):
+            frame = {"type": "status", "message_id": answer_id, "state": event.state, "eta_ms": event.eta_ms}
+        else:
+            return  # done is published by _finish, after the record is written
+        await self.s.state.publish(session_id, frame)
+        self.s.metrics.frames_sent.labels(frame["type"]).inc()
+
+    async def offer_escalation(self, session: SessionRow, principal: Principal, reason: str,
+                               question_id: str | None = None) -> None:
+        # remembered so that accepting the offer files the ticket under this trigger
+        await self.s.store.merge_session_state(session.id, {"escalation_offer": {"trigger": reason}})
+        await self.s.state.publish(session.id, {"type": "escalation_offer", "reason": reason})
+        if reason == "not_covered":
+            await self.s.store.record_event("not_covered", session_id=session.id, message_id=question_id,
+                                            user_id=principal.user_id, lang=session.lang,
+                                            data={"flag": "expert_review"})
+
+    async def _escalate(self, session: SessionRow, principal: Principal, trigger: str, reason: str) -> None:
+        escalations = getattr(self.s, "escalations", None)
+        if escalations is None:
+            await self.offer_escalation(session, principal, trigger)
+            return
+        try:
+            await escalations.create(session, principal, trigger, reason[:500])
+        except Exception as exc:  # the answer goes on; the failure is visible
+            self.s.metrics.degraded.labels("escalation").inc()
+            log.error("turns.escalation_failed", session_id=session.id, error=type(exc).__name__)
+            await self.offer_escalation(session, principal, trigger)
+
+    async def _finish(self, session: SessionRow, principal: Principal, answer_id: str, text: str, status: str,
+                      done: DoneEvent | None, received: float, error_code: str | None = None,
+                      steps: list[dict[str, Any]] | None = None, lang: str | None = None) -> None:
+        s = self.s
+        usage = done.usage if done else {}
+        mode = done.mode if done else "llm"
+        citations = done.citations if done else []
+        error_code = error_code or (done.error_code if done else None)
+        steps = steps if status == "complete" else []
+        await s.store.finish_message(answer_id, text=text, status=status, mode=mode, citations=citations, steps=steps or [],
+                                     model=usage.get("model"), prompt_tokens=usage.get("prompt_tokens"),
+                                     completion_tokens=usage.get("completion_tokens"), cost_usd=usage.get("cost_usd"),
+                                     error_code=error_code)
+        if steps:
+            await s.state.publish(session.id, step_frame(answer_id, steps, 0))
+        if status == "failed" and error_code and error_code != "internal_error":
+            # internal errors already sent their frame; provider failures say what happened here
+            await s.state.publish(session.id, {"type": "error", "code": error_code, "message_id": answer_id,
+                                               "message": t("llm_interrupted", session.lang)})
+        await s.state.end_turn(session.id)  # before done: a client may ask again as soon as it sees done
+        seq, _ = await s.state.publish(session.id, {
+            "type": "done", "message_id": answer_id, "status": status, "mode": mode, "citations": citations,
+            "usage": usage, "lang": lang or session.lang, **({"error_code": error_code} if error_code else {})})
+        s.metrics.frames_sent.labels("done").inc()
+        await s.store.update_session(session.id, last_seq=seq)
+        s.metrics.turns.labels(mode, status).inc()
+        s.metrics.turn_duration.observe(time.perf_counter() - received)
+        await s.store.record_event("turn", session_id=session.id, message_id=answer_id, user_id=principal.user_id,
+                                   lang=session.lang, data={"status": status, "mode": mode,
+                                                            "citations": len(citations), **usage})
+        log.info("turns.done", session_id=session.id, message_id=answer_id, status=status, mode=mode,
+                 chars=len(text), seconds=round(time.perf_counter() - received, 3))
+
+
+def step_frame(message_id: str, steps: list[dict[str, Any]], index: int) -> dict[str, Any]:
+    step = steps[index]
+    return {"type": "step", "message_id": message_id, "step_id": step["step_id"], "index": index + 1,
+            "total": len(steps), "text": step["text"], "citation": step.get("citation")}
+
+
+class DeltaBatcher:
+    """Publishes answer text without waiting for Redis on every token.
+
+    While one delta frame is being published, newly arrived text accumulates and goes out as the
+    next frame. Idle, every token is its own frame (no added latency); under load, frames carry
+    several tokens, so the per-frame cost (Redis, fan-out, WebSocket writes) stops growing with
+    the token rate.
+    """
+
+    def __init__(self, publish: Callable[[str], Awaitable[None]]) -> None:
+        self._publish = publish
+        self._pending: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            await self._publish(text)
+
+    async def drain(self) -> None:
+        """Wait until everything added so far is published (re-raises a publishing error)."""
+        while self._task is not None and not (self._task.done() and not self._pending):
+            if self._task.done():
+                self._task = asyncio.create_task(self._flush())
+            await self._task
+        if self._task is not None:
+            self._task.result()

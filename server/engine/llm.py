@@ -1,0 +1,256 @@
+"""The language model: an OpenAI-compatible streaming client with retries, fallback and cancel.
+
+``OpenAIChat.stream(messages)`` yields ``TextChunk``s and finally one ``Finished`` with the usage.
+Before the first token it retries 429/5xx/time-outs with exponential backoff and full jitter, then
+moves to the fallback model; after the first token a failure ends the stream with an
+``UpstreamError(code="llm_interrupted")`` (the caller keeps the partial answer). Closing the
+generator (the user cancelled) closes the HTTP response, which stops the generation upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+
+from core.errors import UpstreamError
+from core.health import ComponentHealth, Status
+from core.logs import get_logger
+from core.settings import Settings
+from server.observability import Metrics
+from server.tracing import Tracing
+
+log = get_logger("server.llm")
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """HTTP transport errors of the openai client (recent versions ship their own httpx fork)."""
+    errors: list[type[BaseException]] = [httpx.HTTPError]
+    try:
+        import httpx2  # type: ignore[import-not-found]
+
+        errors.append(httpx2.HTTPError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+_RELAY_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, openai.OpenAIError, *_transport_errors())
+
+
+@dataclasses.dataclass(frozen=True)
+class TextChunk:
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    usage_estimated: bool
+    fallback_used: bool
+    provider_ttft: float | None
+
+
+StreamItem = TextChunk | Finished
+
+_RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class OpenAIChat:
+    """Streams chat completions from any OpenAI-compatible provider."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, client: openai.AsyncOpenAI | None = None) -> None:
+        self._s = settings
+        self._m = metrics
+        self.client = client or openai.AsyncOpenAI(
+            api_key=settings.openai_api_key or "not-needed",
+            base_url=settings.openai_base_url or None,
+            max_retries=0,  # retries are ours: with jitter, metrics and the fallback model
+            timeout=openai.Timeout(settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds),
+        )
+        self.models = [m for m in (settings.openai_model, settings.openai_fallback_model) if m]
+        self.tracing = Tracing(None)  # the app's replaces it
+        self._recent: list[bool] = []  # last outcomes, for health
+        self._last_error = ""
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def _note(self, ok: bool, error: str = "") -> None:
+        self._recent = (self._recent + [ok])[-10:]
+        if error:
+            self._last_error = error
+
+    async def health(self) -> ComponentHealth:
+        if not self.models:
+            return ComponentHealth("llm", Status.DEGRADED, None, "no model configured: retrieval-only answers", critical=False)
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self.client.models.list(), timeout=3)
+        except Exception as exc:  # reported as the component's status
+            self._note(False, type(exc).__name__)
+            return ComponentHealth("llm", Status.UNHEALTHY, (time.perf_counter() - started) * 1000,
+                                   f"{type(exc).__name__}: {str(exc)[:200]}", critical=False)
+        latency = (time.perf_counter() - started) * 1000
+        failures = self._recent.count(False)
+        if failures >= 3 or (self._recent and not self._recent[-1]):
+            return ComponentHealth("llm", Status.DEGRADED, latency, f"{failures} of the last {len(self._recent)} calls failed: {self._last_error}", critical=False)
+        return ComponentHealth("llm", Status.HEALTHY, latency, "", critical=False)
+
+    async def stream(self, messages: list[dict[str, str]], *, max_tokens: int | None = None,
+                     response_format: dict[str, Any] | None = None) -> AsyncIterator[StreamItem]:
+        if not self.models:
+            raise UpstreamError("no language model is configured", code="llm_not_configured")
+        errors: list[str] = []
+        for index, model in enumerate(self.models):
+            if index > 0:
+                self._m.llm_fallbacks.inc()
+                log.warning("llm.fallback", model=model, after=errors[-1] if errors else "")
+            for attempt in range(self._s.llm_max_retries + 1):
+                if attempt > 0:
+                    self._m.llm_retries.labels(model).inc()
+                    delay = random.uniform(0, self._s.llm_backoff_seconds * (2 ** (attempt - 1)))
+                    await asyncio.sleep(delay)
+                with self.tracing.llm_call(model=model, server_address=self.client.base_url.host,
+                                           max_tokens=max_tokens or self._s.llm_max_tokens,
+                                           temperature=self._s.llm_temperature) as call:
+                    try:
+                        opened = await self._open(model, messages, max_tokens, response_format)
+                    except _Retryable as exc:
+                        errors.append(f"{model}: {exc}")
+                        self._m.llm_errors.labels(model, exc.kind).inc()
+                        self._note(False, exc.kind)
+                        log.warning("llm.attempt_failed", model=model, attempt=attempt, kind=exc.kind)
+                        Tracing.error(call.span, exc.kind)
+                        continue
+                    except _Fatal as exc:
+                        errors.append(f"{model}: {exc}")
+                        self._m.llm_errors.labels(model, exc.kind).inc()
+                        self._note(False, exc.kind)
+                        log.warning("llm.model_failed", model=model, kind=exc.kind)
+                        Tracing.error(call.span, exc.kind)
+                        break
+                    call.first_token()
+                    async with contextlib.aclosing(self._relay(model, opened, fallback_used=index > 0)) as relay:  # type: ignore[type-var]
+                        async for item in relay:
+                            if isinstance(item, Finished):
+                                call.usage(item.prompt_tokens, item.completion_tokens)
+                            yield item
+                    return
+        self._m.llm_calls.labels("all", "unavailable").inc()
+        raise UpstreamError("the language model is unavailable: " + "; ".join(errors[-3:]), code="llm_unavailable")
+
+    async def _open(self, model: str, messages: list[dict[str, str]], max_tokens: int | None,
+                    response_format: dict[str, Any] | None) -> _Opened:
+        started = time.perf_counter()
+        kwargs: dict[str, Any] = {
+            "model": model, "messages": messages, "stream": True,
+            "temperature": self._s.llm_temperature, "max_tokens": max_tokens or self._s.llm_max_tokens,
+            "stream_options": {"include_usage": True},
+        }
+        if response_format:
+            kwargs["response_format"] = response_format
+        try:
+            raw = await self.client.chat.completions.with_raw_response.create(**kwargs)
+            remaining = raw.headers.get("x-ratelimit-remaining-requests")
+            if remaining is not None and remaining.isdigit():
+                self._m.llm_ratelimit_remaining.labels(model).set(int(remaining))
+            stream = raw.parse()
+            iterator = stream.__aiter__()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a completed read
+            async with asyncio.timeout(self._s.llm_timeout_seconds):
+                first = await iterator.__anext__()
+        except StopAsyncIteration:
+            return _Opened(None, None, [], time.perf_counter() - started)
+        except (TimeoutError, openai.APITimeoutError) as exc:
+            raise _Retryable("timeout", "no first token in time") from exc
+        except openai.APIConnectionError as exc:
+            raise _Retryable("connection", str(exc)) from exc
+        except openai.APIStatusError as exc:
+            if exc.status_code in _RETRYABLE_STATUS:
+                raise _Retryable(f"http_{exc.status_code}", str(exc)[:200]) from exc
+            raise _Fatal(f"http_{exc.status_code}", str(exc)[:200]) from exc
+        except openai.OpenAIError as exc:
+            raise _Retryable("protocol", str(exc)[:200]) from exc
+        return _Opened(stream, iterator, [first], time.perf_counter() - started)
+
+    async def _relay(self, model: str, opened: _Opened, *, fallback_used: bool) -> AsyncIterator[StreamItem]:
+        self._m.llm_ttft.labels(model).observe(opened.ttft)
+        text_parts: list[str] = []
+        usage: Any = None
+        pending = list(opened.first)
+        try:
+            while True:
+                if pending:
+                    chunk = pending.pop(0)
+                elif opened.iterator is None:
+                    break
+                else:
+                    try:
+                        async with asyncio.timeout(self._s.llm_timeout_seconds):
+                            chunk = await opened.iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
+                if getattr(chunk, "usage", None):
+                    usage = chunk.usage
+                for choice in chunk.choices or []:
+                    piece = choice.delta.content if choice.delta else None
+                    if piece:
+                        text_parts.append(piece)
+                        yield TextChunk(piece)
+        except _RELAY_ERRORS as exc:
+            self._m.llm_errors.labels(model, "interrupted").inc()
+            self._m.llm_calls.labels(model, "interrupted").inc()
+            self._note(False, "interrupted")
+            log.warning("llm.interrupted", model=model, error=type(exc).__name__)
+            raise UpstreamError("the language model stopped in the middle of the answer", code="llm_interrupted") from exc
+        finally:
+            if opened.stream is not None:
+                await opened.stream.close()  # on cancel this aborts the request upstream
+        text = "".join(text_parts)
+        estimated = usage is None
+        prompt = usage.prompt_tokens if usage else 0
+        completion = usage.completion_tokens if usage else _estimate_tokens(text)
+        cost = prompt / 1000 * self._s.llm_price_input_per_1k + completion / 1000 * self._s.llm_price_output_per_1k
+        self._m.llm_calls.labels(model, "ok").inc()
+        self._m.llm_tokens.labels(model, "prompt").inc(prompt)
+        self._m.llm_tokens.labels(model, "completion").inc(completion)
+        self._m.llm_cost.labels(model).inc(cost)
+        self._note(True)
+        yield Finished(model, prompt, completion, cost, estimated, fallback_used, opened.ttft)
+
+
+@dataclasses.dataclass
+class _Opened:
+    stream: Any
+    iterator: Any
+    first: list[Any]
+    ttft: float
+
+
+class _Failure(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class _Retryable(_Failure):
+    """Worth another attempt at the same model (429, 5xx, time-out, connection)."""
+
+
+class _Fatal(_Failure):
+    """Not worth retrying this model (bad key, unknown model, bad request): go to the fallback."""

@@ -1,0 +1,248 @@
+"""Escalation to human support: tickets, their notifications, and support replies into the live chat.
+
+``Escalations.create`` writes the ticket (with a snapshot of the transcript, the machine, the steps
+tried and the user's answers), the analytics event, the session status and one notification job per
+channel in ONE transaction, then tells the user through the session stream. A session has at most
+one ticket that is not closed: escalating again returns it. A support reply is stored as a message
+of role ``support`` and published to the session stream, so it reaches the user's open chat on
+whichever replica holds the socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+import asyncpg
+
+from core.errors import BadRequest, Conflict, NotFound
+from core.logs import get_logger
+from server.auth import Principal
+from server.services import Services
+from server.storage.store import SessionRow
+from server.support.notify import Notifier
+
+log = get_logger("server.escalation")
+
+TRIGGERS = ("user", "failed_steps", "not_covered", "feedback", "safety")
+STATUSES = ("open", "in_progress", "closed")
+REPLY_MAX_CHARS = 4000
+
+
+def ticket_number(escalation_id: int) -> str:
+    return f"ABP-{escalation_id:06d}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Ticket:
+    id: int
+    ticket_number: str
+    session_id: str
+    trigger: str
+    status: str
+    created: bool  # False when an open ticket of the session was returned
+
+
+def diagnostic_steps(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The steps the assistant proposed and the user's answers, from the session's diagnostic state."""
+    diagnostic = (state or {}).get("diagnostic") or {}
+    steps = diagnostic.get("steps") if isinstance(diagnostic, dict) else None
+    out = []
+    for step in steps or []:
+        if isinstance(step, dict):
+            out.append({"step_id": step.get("step_id") or step.get("id"), "text": step.get("text", ""),
+                        "outcome": step.get("outcome"),
+                        **{k: v for k, v in step.items() if k not in ("step_id", "id", "text", "outcome")}})
+    return out
+
+
+class Escalations:
+    def __init__(self, services: Services, notifier: Notifier) -> None:
+        self.s = services
+        self.notifier = notifier
+
+    def contact(self) -> dict[str, str]:
+        return {"email": self.s.settings.support_email, "phone": self.s.settings.support_phone}
+
+    def frame(self, ticket: Ticket) -> dict[str, Any]:
+        return {"type": "escalated", "ticket_id": ticket.id, "ticket_number": ticket.ticket_number,
+                "contact": self.contact(), "trigger": ticket.trigger, "status": ticket.status,
+                "new": ticket.created}
+
+    async def create(self, session: SessionRow, principal: Principal, trigger: str, reason: str = "") -> Ticket:
+        """Open a ticket for the session (or return its open one) and tell the user."""
+        if trigger not in TRIGGERS:
+            raise BadRequest(f"unknown escalation trigger {trigger!r}", code="bad_trigger")
+        existing = await self._open_ticket(session.id)
+        if existing is None:
+            existing = await self._insert(session, principal, trigger, reason)
+        await self.s.state.publish(session.id, self.frame(existing))
+        self.s.metrics.frames_sent.labels("escalated").inc()
+        return existing
+
+    async def offered_trigger(self, session_id: str) -> str:
+        """The trigger of the escalation the assistant offered in this session (``user`` when none).
+
+        The conversation engine records an offer as ``session.state["escalation_offer"] = {"trigger": ...}``;
+        when the user accepts it with an ``escalate`` frame, the ticket keeps the reason it was offered for.
+        """
+        offer = await self.s.db.fetchval("SELECT state->'escalation_offer'->>'trigger' FROM sessions WHERE id = $1",
+                                         session_id)
+        return offer if offer in TRIGGERS else "user"
+
+    async def _open_ticket(self, session_id: str) -> Ticket | None:
+        row = await self.s.db.fetchrow(
+            "SELECT id, ticket_number, trigger, status FROM escalations WHERE session_id = $1 AND status <> 'closed'",
+            session_id)
+        if row is None:
+            return None
+        return Ticket(row["id"], row["ticket_number"], session_id, row["trigger"], row["status"], False)
+
+    async def _insert(self, session: SessionRow, principal: Principal, trigger: str, reason: str) -> Ticket:
+        s = self.s
+        fresh = await s.store.get_session(session.id) or session  # the diagnostic state as of now
+        history = await s.store.history(session.id)
+        machine = await s.machine_context(fresh.machine_id) if fresh.machine_id else None
+        steps = diagnostic_steps(fresh.state)
+        transcript = [{"id": m["id"], "role": m["role"], "text": m["text"], "status": m["status"],
+                       "created_at": m["created_at"]} for m in history if m["text"] or m["role"] == "user"]
+        snapshot = {"transcript": transcript, "machine": machine, "steps": steps,
+                    "user": {"id": fresh.user_id, "name": fresh.user_name or principal.name}, "lang": fresh.lang}
+        # conversation text is stored like messages are: encrypted when CONVERSATION_ENCRYPTION_KEY is set
+        stored = {**snapshot, "transcript": [{**m, "text": s.store.cipher.seal(m["text"])} for m in transcript]}
+        model = (machine or {}).get("model")
+        async with s.db.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """INSERT INTO escalations (id, ticket_number, session_id, user_id, machine_id, trigger, reason, snapshot)
+                   SELECT n, 'ABP-' || lpad(n::text, 6, '0'), $1, $2, $3, $4, $5, $6
+                     FROM (SELECT nextval('escalations_id_seq') AS n) seq
+                   ON CONFLICT (session_id) WHERE status <> 'closed' DO NOTHING
+                   RETURNING id, ticket_number, status, created_at""",
+                session.id, fresh.user_id, fresh.machine_id, trigger, s.store.cipher.seal(reason), stored)
+            if row is not None:  # None: a concurrent escalate of the same session won
+                # the offer is used up: a later escalation (after this ticket is closed) starts from the user again
+                await conn.execute("UPDATE sessions SET status = 'escalated', state = state - 'escalation_offer',"
+                                   " updated_at = now() WHERE id = $1", session.id)
+                await conn.execute(
+                    "INSERT INTO analytics_events (kind, session_id, user_id, machine_model, lang, data)"
+                    " VALUES ('escalation', $1, $2, $3, $4, $5)",
+                    session.id, fresh.user_id, model, fresh.lang,
+                    {"trigger": trigger, "ticket_id": row["id"], "machine_id": fresh.machine_id})
+                payload = {
+                    "ticket_id": row["id"], "ticket_number": row["ticket_number"], "trigger": trigger,
+                    "reason": reason, "status": row["status"], "created_at": row["created_at"].isoformat(),
+                    "session_id": session.id, "lang": fresh.lang, "contact": self.contact(),
+                    "console_url": self._console_url(), **snapshot}
+                await self.notifier.schedule(conn, row["id"], "escalation.created", payload)
+        if row is None:
+            ticket = await self._open_ticket(session.id)
+            assert ticket is not None
+            return ticket
+        s.metrics.escalations.labels(trigger).inc()
+        log.info("escalation.created", session_id=session.id, ticket=row["ticket_number"], trigger=trigger)
+        return Ticket(row["id"], row["ticket_number"], session.id, trigger, row["status"], True)
+
+    def _console_url(self) -> str:
+        base = self.s.settings.public_base_url.rstrip("/")
+        return f"{base}/admin#escalations" if base else ""
+
+    # -- the support side -------------------------------------------------------------------------
+
+    async def list(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        if status is not None and status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="bad_status")
+        cipher = self.s.store.cipher
+        rows = await self.s.db.fetch(
+            """SELECT e.id, e.ticket_number, e.session_id, e.user_id, s.user_name, s.lang, e.machine_id, e.trigger,
+                      e.reason, e.status, e.assignee, e.created_at, e.updated_at
+                 FROM escalations e JOIN sessions s ON s.id = e.session_id
+                WHERE ($1::text IS NULL OR e.status = $1)
+                ORDER BY (e.status = 'closed'), e.created_at DESC LIMIT $2""", status, limit)
+        return [_iso({**dict(r), "reason": cipher.open(r["reason"])}) for r in rows]
+
+    async def get(self, escalation_id: int) -> dict[str, Any]:
+        row = await self.s.db.fetchrow(
+            """SELECT e.*, s.user_name, s.lang, s.status AS session_status
+                 FROM escalations e JOIN sessions s ON s.id = e.session_id WHERE e.id = $1""", escalation_id)
+        if row is None:
+            raise NotFound("no such escalation", code="escalation_unknown")
+        cipher = self.s.store.cipher
+        out = _iso(dict(row))
+        out["reason"] = cipher.open(out["reason"])
+        snapshot = out.pop("snapshot") or {}
+        snapshot["transcript"] = [{**m, "text": cipher.open(m.get("text", ""))} for m in snapshot.get("transcript") or []]
+        agents = {r["message_id"]: r["agent_name"] for r in await self.s.db.fetch(
+            "SELECT message_id, agent_name FROM support_replies WHERE escalation_id = $1", escalation_id)}
+        history = await self.s.store.history(row["session_id"])
+        out["transcript"] = [{"id": m["id"], "role": m["role"], "text": m["text"], "status": m["status"],
+                              "created_at": m["created_at"], **({"agent": agents[m["id"]]} if m["id"] in agents else {})}
+                             for m in history if m["text"] or m["role"] == "user"]
+        out["machine"] = snapshot.get("machine")
+        out["steps"] = snapshot.get("steps") or []
+        out["snapshot"] = snapshot
+        out["notifications"] = [_iso(dict(r)) for r in await self.s.db.fetch(
+            "SELECT id, channel, target, status, attempts, uncertain, last_error, created_at, sent_at"
+            " FROM notification_deliveries WHERE escalation_id = $1 ORDER BY created_at", escalation_id)]
+        return out
+
+    async def reply(self, escalation_id: int, principal: Principal, text: str) -> dict[str, Any]:
+        """Store a support message and push it into the user's chat."""
+        text = (text or "").strip()
+        if not text:
+            raise BadRequest("the reply is empty", code="reply_empty")
+        if len(text) > REPLY_MAX_CHARS:
+            raise BadRequest(f"the reply is longer than {REPLY_MAX_CHARS} characters", code="reply_too_long")
+        row = await self.s.db.fetchrow(
+            "SELECT e.session_id, e.status, s.lang FROM escalations e JOIN sessions s ON s.id = e.session_id"
+            " WHERE e.id = $1", escalation_id)
+        if row is None:
+            raise NotFound("no such escalation", code="escalation_unknown")
+        message_id = uuid.uuid4().hex
+        await self.s.store.insert_assistant_message(message_id, row["session_id"], None, row["lang"], role="support",
+                                                    text=text, status="complete", mode="support")
+        async with self.s.db.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO support_replies (message_id, escalation_id, agent_id, agent_name) VALUES ($1, $2, $3, $4)",
+                message_id, escalation_id, principal.user_id, principal.name)
+            await conn.execute(
+                "UPDATE escalations SET status = CASE WHEN status = 'open' THEN 'in_progress' ELSE status END,"
+                " assignee = COALESCE(assignee, $2), updated_at = now() WHERE id = $1", escalation_id, principal.name)
+        seq, _ = await self.s.state.publish(row["session_id"], {"type": "support_message", "message_id": message_id,
+                                                                "agent": principal.name, "text": text})
+        self.s.metrics.frames_sent.labels("support_message").inc()
+        await self.s.store.audit(principal.user_id, "escalation.reply", str(escalation_id),
+                                 {"message_id": message_id, "chars": len(text)})
+        log.info("escalation.reply", escalation_id=escalation_id, message_id=message_id, seq=seq)
+        return {"message_id": message_id, "session_id": row["session_id"], "seq": seq}
+
+    async def set_status(self, escalation_id: int, principal: Principal, status: str) -> dict[str, Any]:
+        if status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="bad_status")
+        try:
+            row = await self.s.db.fetchrow(
+                "UPDATE escalations SET status = $2, assignee = COALESCE(assignee, $3), updated_at = now()"
+                " WHERE id = $1 RETURNING id, ticket_number, status, session_id", escalation_id, status, principal.name)
+        except asyncpg.UniqueViolationError as exc:  # re-opening while the session has another open ticket
+            raise Conflict("the session already has another open ticket", code="escalation_conflict") from exc
+        if row is None:
+            raise NotFound("no such escalation", code="escalation_unknown")
+        await self.s.store.audit(principal.user_id, "escalation.status", str(escalation_id), {"status": status})
+        log.info("escalation.status", escalation_id=escalation_id, status=status)
+        return dict(row)
+
+
+def _iso(d: dict[str, Any]) -> dict[str, Any]:
+    for key in ("created_at", "updated_at", "sent_at"):
+        if d.get(key) is not None and hasattr(d[key], "isoformat"):
+            d[key] = d[key].isoformat()
+    return d
+
+
+async def build(services: Services) -> Escalations:
+    """The escalation service with its notifier registered as a job and in /health/ready."""
+    notifier = Notifier(services.settings, services.db, services.jobs, services.metrics, services.store.cipher)
+    notifier.register()
+    services.extra_health.append(notifier.smtp_health)
+    services.extra_health.append(notifier.backlog_health)
+    return Escalations(services, notifier)
