@@ -28,9 +28,9 @@ from starlette.routing import Route
 from core.embedded import embedded_postgres, embedded_redis
 from core.settings import Settings
 from server.auth import mint_token
-from tests.support.scripted_llm import ThreadedServer, free_port
-from tests.support.servers import running_server
-from tests.support.wsclient import ChatClient
+from testkit.scripted_llm import ThreadedServer, free_port
+from testkit.servers import running_server
+from testkit.wsclient import ChatClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789-0123456789"

@@ -32,8 +32,8 @@ import websockets
 from core.embedded import embedded_postgres, embedded_redis
 from core.settings import Settings
 from server.auth import mint_token
-from tests.support.scripted_llm import free_port
-from tests.support.servers import running_server
+from testkit.scripted_llm import free_port
+from testkit.servers import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789-0123456789"
@@ -152,7 +152,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             embedded_postgres(Path(tmp) / "pg", cleanup="delete") as dsn, \
             embedded_redis(Path(tmp) / "redis", persist=False) as redis_url:
         llm_port = free_port()
-        provider = subprocess.Popen([sys.executable, "-m", "tests.support.scripted_llm", "--port", str(llm_port),
+        provider = subprocess.Popen([sys.executable, "-m", "testkit.scripted_llm", "--port", str(llm_port),
                                      "--profile", f"tokens:{args.tokens}:{args.ttft}:{args.interval}"], cwd=ROOT)
         relay_port = free_port()
         relay = subprocess.Popen([sys.executable, "-m", "bench.relay", str(relay_port), f"http://127.0.0.1:{llm_port}/v1"], cwd=ROOT)

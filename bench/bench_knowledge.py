@@ -204,13 +204,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000])
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--skip-ingestion", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "knowledge.json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     results = asyncio.run(main_async(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

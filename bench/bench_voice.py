@@ -99,7 +99,12 @@ async def throughput(model_dir: Path, data: bytes, workers: int, threads: int, u
             "latency_max_s": round(max(t for t, _ in results), 2)}
 
 
-async def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """The benchmark's command line (the same calling form as the other suites)."""
+    return asyncio.run(main_async(argv))
+
+
+async def main_async(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--uploads", type=int, default=4)
@@ -134,4 +139,4 @@ async def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(main())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from pgvector.asyncpg import register_vector
@@ -18,7 +17,7 @@ from core.logs import get_logger
 
 _MIGRATION_LOCK = 0x4142_5041_5254  # advisory lock id: replicas never race a migration
 
-log = get_logger("server.db")
+log = get_logger("core.db")
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -31,22 +30,30 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         pass
 
 
-def _json_dumps(value: Any) -> str:
+def _json_dumps(value: object) -> str:
     import json
 
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _json_loads(value: str) -> Any:
+def _json_loads(value: str) -> object:
     import json
 
     return json.loads(value)
 
 
+def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections know jsonb and pgvector's ``vector`` type, not yet connected.
+
+    No I/O: ``async with pool`` (or ``await pool``) connects it. Create it inside the event loop
+    that will use it (asyncpg binds a pool to the loop current at creation).
+    """
+    return asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60)
+
+
 async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections know jsonb and pgvector's ``vector`` type."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     command_timeout=60)
+    """A connected pool (see ``create_pool``)."""
+    pool = await create_pool(dsn, min_size=min_size, max_size=max_size)
     assert pool is not None
     return pool
 

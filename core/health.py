@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 
 
@@ -47,8 +48,40 @@ async def probe(
 
 
 def overall(components: list[ComponentHealth]) -> Status:
+    """Unhealthy when a critical component is; degraded when any component is not healthy."""
     if any(c.status is Status.UNHEALTHY and c.critical for c in components):
         return Status.UNHEALTHY
     if any(c.status is not Status.HEALTHY for c in components):
         return Status.DEGRADED
     return Status.HEALTHY
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthCheck:
+    """One entry of the readiness report: ``run`` measures the component called ``name``."""
+
+    name: str
+    run: Callable[[], Awaitable[ComponentHealth]]
+
+
+def probe_check(name: str, check: Callable[[], Awaitable[object]], *, critical: bool = True) -> HealthCheck:
+    """A check that is healthy when ``check`` returns quickly (see ``probe``)."""
+
+    async def run() -> ComponentHealth:
+        return await probe(name, check, critical=critical)
+
+    return HealthCheck(name, run)
+
+
+def constant_check(health: ComponentHealth) -> HealthCheck:
+    """A check whose answer is known when the service is assembled (a component turned off)."""
+
+    async def run() -> ComponentHealth:
+        return health
+
+    return HealthCheck(health.name, run)
+
+
+async def run_checks(checks: Sequence[HealthCheck]) -> list[ComponentHealth]:
+    """Every check, concurrently, in the order given."""
+    return list(await asyncio.gather(*(check.run() for check in checks)))

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 import structlog
+from structlog.typing import FilteringBoundLogger, Processor
 
 
-def configure_logging(level: str = "info", fmt: str = "json", extra_processors: list[Any] | None = None) -> None:
+def configure_logging(level: str = "info", fmt: str = "json", extra_processors: list[Processor] | None = None) -> None:
     """Configure structlog and the stdlib root logger (uvicorn, asyncpg) to emit one format."""
-    shared: list[Any] = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         *(extra_processors or []),
     ]
-    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+    renderer: Processor = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
@@ -38,5 +38,7 @@ def configure_logging(level: str = "info", fmt: str = "json", extra_processors: 
         logging.getLogger(name).setLevel(logging.WARNING)  # the app logs requests itself, with ids
 
 
-def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+def get_logger(name: str) -> FilteringBoundLogger:
+    """The logger for events of one module; ``name`` is the module's dotted name."""
+    logger: FilteringBoundLogger = structlog.get_logger(name)
+    return logger

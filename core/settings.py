@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 DEFAULT_JWT_SECRET = "dev-insecure-secret-change-me"
+
+Default = str | int | float | bool  # as written in FIELDS (a list or path default is its text)
+Value = str | int | float | bool | tuple[str, ...] | Path | None  # a parsed setting
 
 
 class SettingsError(ValueError):
@@ -23,7 +26,7 @@ class SettingsError(ValueError):
 class Field:
     env: str
     kind: str  # str | int | float | bool | list | path
-    default: Any
+    default: Default
     doc: str
     secret: bool = False
     choices: tuple[str, ...] = ()
@@ -31,11 +34,13 @@ class Field:
 
     @property
     def attr(self) -> str:
+        """The attribute name on ``Settings``: the variable's name in lower case."""
         return self.env.lower()
 
 
-def _f(env: str, kind: str, default: Any, doc: str, **kw: Any) -> Field:
-    return Field(env, kind, default, doc, **kw)
+def _f(env: str, kind: str, default: Default, doc: str, *, secret: bool = False, choices: tuple[str, ...] = (),
+       section: str = "Service") -> Field:
+    return Field(env, kind, default, doc, secret=secret, choices=choices, section=section)
 
 
 S, DB, AUTH, LLM, WS, KB, VOICE, ESC, OBS = (
@@ -60,7 +65,7 @@ FIELDS: tuple[Field, ...] = (
     _f("REDIS_URL", "str", "", "Redis URL. Empty: start a private redis-server under DATA_DIR.", secret=True, section=DB),
     _f("REDIS_MAX_CONNECTIONS", "int", 100, "Redis connections per replica; when all are busy a request waits (up to 10 s) instead of failing.", section=DB),
     _f("HOST_DATABASE_URL", "str", "", "Read-only DSN of the host app's database (machines, maintenance, parts). Empty: the sample host schema `host_demo` in DATABASE_URL.", secret=True, section=DB),
-    _f("HOST_SCHEMA_MAPPING", "path", "", "YAML or JSON file with the SQL that reads machines, maintenance history, part usage and service intervals from the host database (docs/escalation.md). Empty: the mapping of the sample host schema, server/host_demo/mapping.yaml.", section=DB),
+    _f("HOST_SCHEMA_MAPPING", "path", "", "YAML or JSON file with the SQL that reads machines, maintenance history, part usage and service intervals from the host database (docs/escalation.md). Empty: the mapping of the sample host schema, server/support/host_demo/mapping.yaml.", section=DB),
     _f("SESSION_TTL_SECONDS", "int", 86400, "How long a session's hot state and replay buffer live in Redis after its last frame.", section=DB),
     _f("REPLAY_MAX_FRAMES", "int", 5000, "Frames kept per session for resume (older ones are trimmed; a resume beyond them gets a full history reload).", section=DB),
     _f("CONVERSATION_ENCRYPTION_KEY", "str", "", "Fernet key encrypting stored message text at rest. Empty: stored as plain text (development).", secret=True, section=DB),
@@ -106,7 +111,7 @@ FIELDS: tuple[Field, ...] = (
     _f("KB_SEED_SAMPLES", "bool", True, "Index the sample AutoBoss manuals on first start when the knowledge base is empty.", section=KB),
     _f("RETRIEVAL_K", "int", 5, "Passages put into the prompt.", section=KB),
     _f("REQUIRE_GROUNDING", "bool", True, "Refuse (\"the manuals do not cover this\") and offer a human when retrieval finds nothing relevant. `false` lets the model answer without passages.", section=KB),
-    _f("RETRIEVAL_MIN_MARGIN", "float", -0.03, "How much closer the question must be to its best manual passage than to off-topic anchor texts for the manuals to count as covering it (see server/grounding.py). Raise it to refuse more, lower it to answer more. Exact error-code matches and support-team entries always count. Measured on the sample manuals: on-topic questions in the six languages -0.026 to +0.12, off-topic ones -0.094 to +0.019; the model is told to refuse too when the passages do not answer.", section=KB),
+    _f("RETRIEVAL_MIN_MARGIN", "float", -0.03, "How much closer the question must be to its best manual passage than to off-topic anchor texts for the manuals to count as covering it (see server/engine/grounding.py). Raise it to refuse more, lower it to answer more. Exact error-code matches and support-team entries always count. Measured on the sample manuals: on-topic questions in the six languages -0.026 to +0.12, off-topic ones -0.094 to +0.019; the model is told to refuse too when the passages do not answer.", section=KB),
     # -- Voice
     _f("WHISPER_MODEL", "str", "", "faster-whisper model directory. Empty: the bundled Whisper base model assembled into WHISPER_CACHE_DIR.", section=VOICE),
     _f("WHISPER_CACHE_DIR", "path", "", "Where the bundled model is assembled. Empty: DATA_DIR/models/whisper-base.", section=VOICE),
@@ -139,7 +144,7 @@ FIELDS: tuple[Field, ...] = (
 _BY_ATTR = {f.attr: f for f in FIELDS}
 
 
-def _parse(field: Field, raw: str) -> Any:
+def _parse(field: Field, raw: str) -> Value:
     try:
         if field.kind == "int":
             return int(raw)
@@ -161,11 +166,11 @@ def _parse(field: Field, raw: str) -> Any:
         raise SettingsError(f"{field.env}: expected {field.kind}, got {raw!r}") from exc
 
 
-def _default(field: Field) -> Any:
+def _default(field: Field) -> Value:
     if field.kind in ("list",):
-        return _parse(field, field.default)
+        return _parse(field, str(field.default))
     if field.kind == "path":
-        return Path(field.default) if field.default else None
+        return Path(str(field.default)) if field.default else None
     return field.default
 
 
@@ -175,22 +180,109 @@ class Settings:
     Attribute names are the environment variable names in lower case (``settings.openai_model``).
     """
 
-    def __init__(self, **values: Any) -> None:
+    # One annotation per row of FIELDS (a test keeps them in step), so type checkers know every
+    # setting's type; the values themselves live in ``_values``.
+    _values: dict[str, object]
+    env: str
+    host: str
+    port: int
+    root_path: str
+    public_base_url: str
+    workers_in_process: bool
+    shutdown_drain_seconds: float
+    data_dir: Path | None
+    database_url: str
+    db_pool_min: int
+    db_pool_max: int
+    redis_url: str
+    redis_max_connections: int
+    host_database_url: str
+    host_schema_mapping: Path | None
+    session_ttl_seconds: int
+    replay_max_frames: int
+    conversation_encryption_key: str
+    jwt_secret: str
+    jwt_algorithm: str
+    jwt_jwks_url: str
+    jwt_audience: str
+    jwt_issuer: str
+    jwt_leeway_seconds: int
+    allowed_origins: tuple[str, ...]
+    openai_api_key: str
+    openai_base_url: str
+    openai_model: str
+    openai_fallback_model: str
+    llm_timeout_seconds: float
+    llm_connect_timeout_seconds: float
+    llm_max_retries: int
+    llm_backoff_seconds: float
+    llm_max_tokens: int
+    llm_temperature: float
+    llm_price_input_per_1k: float
+    llm_price_output_per_1k: float
+    ws_max_frame_bytes: int
+    ws_max_audio_bytes: int
+    message_max_chars: int
+    messages_per_minute: int
+    ws_ping_interval_seconds: float
+    ws_hello_timeout_seconds: float
+    ws_send_queue_max: int
+    embedder: str
+    embedding_model: str
+    embedding_base_url: str
+    embedding_api_key: str
+    kb_storage_dir: Path | None
+    kb_upload_max_bytes: int
+    kb_max_pages: int
+    kb_chunk_tokens: int
+    kb_chunk_overlap: int
+    kb_seed_samples: bool
+    retrieval_k: int
+    require_grounding: bool
+    retrieval_min_margin: float
+    whisper_model: str
+    whisper_cache_dir: Path | None
+    voice_enabled: bool
+    voice_workers: int
+    voice_queue_max: int
+    voice_cpu_threads: int
+    voice_max_bytes: int
+    voice_max_seconds: float
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str
+    smtp_security: str
+    smtp_from: str
+    support_email: str
+    support_phone: str
+    webhook_urls: tuple[str, ...]
+    webhook_secret: str
+    escalate_after_failed_steps: int
+    notify_retry_max_seconds: float
+    log_level: str
+    log_format: str
+    otel_exporter_otlp_endpoint: str
+    otel_service_name: str
+
+    def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_BY_ATTR)
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        merged = {f.attr: _default(f) for f in FIELDS}
+        merged: dict[str, object] = {f.attr: _default(f) for f in FIELDS}
         merged.update(values)
         object.__setattr__(self, "_values", merged)
         self._validate()
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    if not TYPE_CHECKING:  # hidden from type checkers: an unknown setting name is a type error
 
-    def __setattr__(self, name: str, value: Any) -> None:
+        def __getattr__(self, name: str) -> object:
+            try:
+                return self.__dict__["_values"][name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Settings are immutable; use replace()")
 
     def __eq__(self, other: object) -> bool:
@@ -200,7 +292,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        values: dict[str, Any] = {}
+        values: dict[str, Value] = {}
         for field in FIELDS:
             if field.env in environ:
                 values[field.attr] = _parse(field, environ[field.env])
@@ -217,6 +309,8 @@ class Settings:
             raise SettingsError("JWT_JWKS_URL: required when JWT_ALGORITHM=RS256")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"PORT: out of range: {self.port}")
+        if self.data_dir is None:
+            raise SettingsError("DATA_DIR: must not be empty")
 
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables (to start another process with the same configuration)."""
@@ -233,12 +327,13 @@ class Settings:
                 out[field.env] = str(value)
         return out
 
-    def replace(self, **changes: Any) -> Settings:
+    def replace(self, **changes: object) -> Settings:
         return Settings(**{**self._values, **changes})
 
     # Derived values, kept here so every module computes them the same way.
     @property
     def data_path(self) -> Path:
+        assert self.data_dir is not None  # refused by _validate
         return Path(self.data_dir).resolve()
 
     @property
@@ -257,9 +352,9 @@ class Settings:
     def development(self) -> bool:
         return self.env == "development"
 
-    def redacted(self) -> dict[str, Any]:
+    def redacted(self) -> dict[str, object]:
         """The settings with secrets masked, for logs and check-config."""
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for field in FIELDS:
             value = getattr(self, field.attr)
             out[field.env] = "***" if field.secret and value else value

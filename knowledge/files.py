@@ -14,15 +14,18 @@ class FileStore:
         self.root = Path(root)
 
     def key(self, sha256: str, extension: str) -> str:
+        """The storage key of content with this hash (two-character fan-out folders)."""
         return f"{sha256[:2]}/{sha256}{extension}"
 
     def path(self, key: str) -> Path:
+        """The file of ``key``; a key that would leave the storage directory is refused."""
         resolved = (self.root / key).resolve()
         if self.root.resolve() not in resolved.parents:
             raise ValueError("storage key escapes the storage directory")
         return resolved
 
     def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` (nothing to do when it is already there)."""
         target = self.path(key)
         if target.exists() and target.stat().st_size == len(data):
             return

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 from pgvector import SparseVector
@@ -13,11 +12,12 @@ from pgvector import SparseVector
 from core.errors import AppError
 from core.logs import get_logger
 from knowledge.chunking import Chunker
-from knowledge.embedders import Embedder, sparse_dim
+from knowledge.embedders import Embedder, sparse_head
 from knowledge.errors import EmptyDocument
 from knowledge.files import FileStore
 from knowledge.models import Chunk, Limits, ParsedDocument, Status
-from knowledge.parsing.formats import parse
+from knowledge.parsing import parse
+from knowledge.ports import KnowledgeMetrics
 
 log = get_logger("knowledge.ingest")
 
@@ -38,7 +38,7 @@ class Ingestor:
     """Runs the indexing of versions; used by the job handler and directly by the CLI."""
 
     def __init__(self, pool: asyncpg.Pool, embedder: Embedder, files: FileStore, limits: Limits,
-                 metrics: Any = None, max_attempts: int = 3) -> None:
+                 metrics: KnowledgeMetrics | None = None, max_attempts: int = 3) -> None:
         self._pool = pool
         self._embedder = embedder
         self._files = files
@@ -47,6 +47,7 @@ class Ingestor:
         self._max_attempts = max_attempts
 
     def chunker(self) -> Chunker:
+        """A chunker sized by the limits, counting tokens as the embedder does."""
         return Chunker(self._embedder.count_tokens, target=self._limits.chunk_tokens, overlap=self._limits.chunk_overlap,
                        table_target=self._limits.table_tokens)
 
@@ -108,13 +109,14 @@ class Ingestor:
         if progress:
             progress(0, total)
         batch = self._limits.embed_batch
+        head = sparse_head(self._embedder)
+        sdim = head.sparse_dim if head is not None else 0
         for start in range(0, len(chunks), batch):
             part = chunks[start:start + batch]
             texts = [c.embedding_text(title) for c in part]
             vectors = await self._embedder.embed_passages(texts)
-            sdim = sparse_dim(self._embedder)
             sparse: list[dict[int, float]] = (
-                await self._embedder.embed_sparse(texts, query=False) if sdim else [{} for _ in part])  # type: ignore[attr-defined]
+                await head.embed_sparse(texts, query=False) if head is not None else [{} for _ in part])
             last = start + len(part) == len(chunks)
             done = total if last or not parsed.paged else max(0, max(c.page or 0 for c in part) - 1)
             async with self._pool.acquire() as conn, conn.transaction():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import NotRequired, TypedDict
 
 
 class Kind(enum.StrEnum):
@@ -82,6 +83,53 @@ class Limits:
     chunk_overlap: int = 30
     table_tokens: int | None = None  # measured: cutting tables into row groups lowered hit@5
     embed_batch: int = 16
+
+
+class AddResult(TypedDict):
+    """What adding or replacing a document returns (the JSON body of the upload response)."""
+
+    id: int
+    version_id: int
+    status: str  # a Status value, or "skipped"
+    duplicate: bool  # the same bytes were already indexed or being indexed: nothing was done
+
+
+class DocumentInfo(TypedDict):
+    """A document with its newest version's status and progress (JSON for the admin API)."""
+
+    id: int
+    kind: str
+    title: str
+    filename: str
+    machine_models: list[str]
+    lang: str | None
+    current_version_id: int | None  # None until a first version is indexed
+    created_at: str
+    updated_at: str
+    version_id: int | None
+    status: str | None
+    pages_total: int | None
+    pages_done: int | None
+    chunks: int | None
+    error: str | None
+    content_type: str | None
+    byte_size: int | None
+    visible: bool
+    file_url: str
+    versions: NotRequired[list[dict[str, object]]]  # every version, newest first (single-document reads)
+
+
+class EntryInfo(TypedDict):
+    """An expert entry, correction or saved resolution, with its indexed text."""
+
+    id: int
+    kind: str
+    title: str
+    machine_models: list[str]
+    lang: str | None
+    source: str | None
+    created_at: str
+    text: str | None
 
 
 @dataclasses.dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 import asyncpg
 import numpy as np
@@ -27,6 +26,8 @@ KIND_WEIGHT = {Kind.CORRECTION.value: 1.2, Kind.EXPERT.value: 1.15, Kind.RESOLUT
 
 @dataclasses.dataclass(frozen=True)
 class LiveDocument:
+    """A document search may see: its current version and what filters and weights need."""
+
     document_id: int
     version_id: int
     kind: str
@@ -38,6 +39,8 @@ class LiveDocument:
 
 @dataclasses.dataclass(frozen=True)
 class SearchOptions:
+    """Which retrievers take part and how they are weighted (the defaults are the measured best)."""
+
     candidates: int = 50
     use_vector: bool = True
     use_text: bool = True
@@ -62,6 +65,7 @@ WHERE ($1::text IS NULL OR cardinality(d.machine_models) = 0
 
 async def live_documents(conn: asyncpg.Connection, machine_model: str | None, lang: str | None,
                          document_id: int | None) -> list[LiveDocument]:
+    """The documents with a visible version for a machine model (or none), a language, a document."""
     rows = await conn.fetch(LIVE_SQL, machine_model, lang, document_id)
     return [LiveDocument(r[0], r[1], r[2], r[3], list(r[4]), r[5], r[6]) for r in rows]
 
@@ -112,6 +116,7 @@ async def common_words(conn: asyncpg.Connection, threshold: float) -> list[str]:
 
 async def text_candidates(conn: asyncpg.Connection, query: str, versions: list[int], limit: int,
                           skip: Sequence[str] = ()) -> list[int]:
+    """Chunks matching the full-text query (``skip``: common words left out), best ``ts_rank`` first."""
     rows = await conn.fetch(
         """SELECT c.id FROM kb_chunks c, kb_tsquery($1, $4::text[]) q
            WHERE c.version_id = ANY($2::bigint[]) AND c.tsv @@ q
@@ -121,6 +126,7 @@ async def text_candidates(conn: asyncpg.Connection, query: str, versions: list[i
 
 
 async def code_candidates(conn: asyncpg.Connection, codes: Sequence[str], versions: list[int], limit: int) -> list[int]:
+    """Chunks that contain any of ``codes`` (error codes, part numbers) exactly."""
     rows = await conn.fetch(
         "SELECT id FROM kb_chunks WHERE version_id = ANY($2::bigint[]) AND codes && $1::text[] ORDER BY id LIMIT $3",
         list(codes), versions, limit)
@@ -154,7 +160,7 @@ async def hybrid_search(conn: asyncpg.Connection, *, query: str, vector: np.ndar
         return []
     dim_sql = f"::vector({int(vector.shape[0])})" if vector is not None else ""
     similarity = f"1 - (embedding{dim_sql} <=> $2{dim_sql})" if vector is not None else "0.0::float8"
-    args: list[Any] = [list(scores)]
+    args: list[object] = [list(scores)]
     if vector is not None:
         args.append(vector)
     rows = await conn.fetch(

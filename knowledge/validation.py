@@ -17,7 +17,7 @@ from knowledge.errors import (
     UnsupportedType,
 )
 from knowledge.models import Limits
-from knowledge.parsing.formats import parse
+from knowledge.parsing import parse
 
 _PDF_TEXT_SAMPLE_PAGES = 8
 

@@ -28,14 +28,17 @@ def embedded_services(settings: Settings) -> Iterator[Settings]:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import functools
+
     import uvicorn
 
     from server.app import create_app
 
     settings.data_path.mkdir(parents=True, exist_ok=True)
     with embedded_services(settings) as resolved:
+        # a factory: uvicorn builds the app inside the event loop that serves it (the pool binds to it)
         config = uvicorn.Config(
-            create_app(resolved), host=resolved.host, port=resolved.port, root_path=resolved.root_path,
+            functools.partial(create_app, resolved), factory=True, host=resolved.host, port=resolved.port, root_path=resolved.root_path,
             proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             ws_ping_interval=resolved.ws_ping_interval_seconds, ws_ping_timeout=resolved.ws_ping_interval_seconds,
             ws_max_size=max(resolved.ws_max_frame_bytes, 1_048_576), lifespan="on", log_config=None,
@@ -50,7 +53,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
-    from server.auth import LANGUAGES, ROLES, mint_token
+    from core.languages import LANGUAGES
+    from server.auth import ROLES, mint_token
 
     if args.role not in ROLES:
         print(f"error: --role must be one of {', '.join(ROLES)}", file=sys.stderr)

@@ -1,18 +1,27 @@
-"""The Starlette application: routes table, lifespan that opens and closes every resource.
+"""The Starlette application: the assembly of every component, the routes table, and the lifespan.
 
-``create_app(settings, **overrides)`` does no I/O; the lifespan connects to PostgreSQL and Redis,
-applies migrations and starts the background tasks. ``overrides`` replace components (for example a
-pre-built ``llm``) without touching globals.
+``create_app(settings, **components)`` builds every component from the settings, each with only its
+own collaborators, unless the caller passes one ready-made (tests: ``llm=``, ``kb=None`` ...). It
+does no network I/O: the database pool and the Redis client are created unconnected, and the
+lifespan connects them. Create the app inside the event loop that serves it (asyncpg binds a pool to
+the current loop); ``python -m server serve`` hands ``create_app`` to uvicorn as a factory for that.
+
+The lifespan is one ``AsyncExitStack`` over the start-up steps that the assembly lists in order
+(tracing, PostgreSQL, Redis, migrations, ..., turns): each step is started, then its stop is pushed
+on the stack, so shutdown (or a failed start) closes what was opened, in reverse order, and a close
+that fails is logged without keeping the others from closing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import dataclasses
+import enum
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Literal
 
 import redis.asyncio as aioredis
 import structlog
@@ -23,14 +32,14 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.db import migrate, open_pool
+from core.db import create_pool, migrate
 from core.errors import AppError, RateLimited
-from core.health import ComponentHealth, Status, overall, probe
+from core.health import ComponentHealth, HealthCheck, Status, constant_check, probe_check
 from core.logs import get_logger
 from core.settings import Settings
-from knowledge import factory as knowledge_factory
+from knowledge import KnowledgeBase, create_knowledge_base
 from server.auth import TokenVerifier
 from server.chat.actions import Actions
 from server.chat.fanout import Fanout
@@ -40,25 +49,247 @@ from server.chat.turns import TurnRunner
 from server.engine.conversation import ConversationEngine
 from server.engine.language import LanguageDetector
 from server.engine.llm import OpenAIChat
-from server.http import admin, web
-from server.http import kb as kb_api
-from server.http import sessions as sessions_api
-from server.http import voice as voice_api
+from server.http.admin import AdminRoutes
+from server.http.health import HealthRoutes
+from server.http.kb import KnowledgeRoutes
+from server.http.sessions import SessionRoutes
+from server.http.voice import VoiceRoutes
+from server.http.web import WebRoutes
 from server.observability import Metrics
-from server.services import Services
 from server.storage.jobs import JobQueue
 from server.storage.schema import MIGRATIONS
 from server.storage.store import Store, TextCipher
-from server.support import escalation
-from server.support import host_demo as machines_factory
-from server.tracing import Tracing, setup_tracing, shutdown_tracing
-from server.voice import factory as voice_factory
+from server.support.analytics import Analytics
+from server.support.escalation import Escalations
+from server.support.host_demo import install_host_demo
+from server.support.machines import (
+    DEFAULT_MAPPING,
+    MachineDirectory,
+    MachineSource,
+    NoMachineDirectory,
+    SchemaMapping,
+)
+from server.support.notify import Notifier
+from server.support.resolution import Resolutions
+from server.tracing import Tracing
+from server.voice.transcriber import Transcriber
 
 log = get_logger("server.app")
 
 
+class Build(enum.Enum):
+    """The default of a ``create_app`` component argument: build it from the settings."""
+
+    FROM_SETTINGS = "from settings"
+
+
+FROM_SETTINGS = Build.FROM_SETTINGS
+FromSettings = Literal[Build.FROM_SETTINGS]
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One step of the start-up, in order: ``start`` runs at start-up, ``stop`` (if any) at shutdown."""
+
+    name: str
+    start: Callable[[], Awaitable[object]] | None = None
+    stop: Callable[[], Awaitable[object]] | None = None
+
+
+def resource(name: str, manager: contextlib.AbstractAsyncContextManager[object]) -> Step:
+    """A step entering an async context manager at start-up and leaving it at shutdown."""
+
+    async def leave() -> None:
+        await manager.__aexit__(None, None, None)
+
+    return Step(name, manager.__aenter__, leave)
+
+
+@dataclasses.dataclass(frozen=True)
+class Assembly:
+    """What ``assemble`` builds: the routes, the start-up steps and the health checks."""
+
+    routes: list[BaseRoute]
+    steps: list[Step]
+    checks: list[HealthCheck]
+    summary: dict[str, bool]  # which optional components are on (logged at start-up)
+
+
+def assemble(settings: Settings, *, metrics: Metrics, tracing: Tracing, verifier: TokenVerifier,
+             llm: OpenAIChat | None | FromSettings, kb: KnowledgeBase | None | FromSettings,
+             transcriber: Transcriber | None | FromSettings, machines: MachineSource | None | FromSettings,
+             engine: ConversationEngine | None) -> Assembly:
+    """Every component, each given only its collaborators; the routes over them; the steps that
+    start and stop them; the health checks of /health/ready."""
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (python -m server serve starts embedded ones)")
+    pool = create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=10, health_check_interval=30))
+
+    cipher = TextCipher(settings.conversation_encryption_key)
+    store = Store(pool, cipher)
+    state = SessionState(redis, ttl_seconds=settings.session_ttl_seconds, max_frames=settings.replay_max_frames)
+    fanout = Fanout(redis, metrics)
+    jobs = JobQueue(pool, metrics)
+    if llm is FROM_SETTINGS:
+        llm = OpenAIChat(settings, metrics, tracing=tracing) if settings.llm_enabled else None
+    if kb is FROM_SETTINGS:
+        kb = create_knowledge_base(settings, pool, jobs=jobs, metrics=metrics, seed_on_start=settings.kb_seed_samples)
+    if transcriber is FROM_SETTINGS:
+        transcriber = Transcriber.from_settings(settings, metrics) if settings.voice_enabled else None
+    sample_schema = False
+    if machines is FROM_SETTINGS:
+        machines, sample_schema = _machine_directory(settings, metrics)
+    elif machines is None:
+        machines = NoMachineDirectory()
+    notifier = Notifier(settings, pool, jobs, metrics, cipher)
+    notifier.register()
+    escalations = Escalations(settings=settings, pool=pool, store=store, stream=state, metrics=metrics,
+                              notifier=notifier, machines=machines)
+    resolutions = Resolutions(store=store, stream=state, metrics=metrics, machines=machines, kb=kb)
+    analytics = Analytics(pool, cipher, machines)
+    engine = engine or ConversationEngine(settings=settings, metrics=metrics, llm=llm, kb=kb, tracing=tracing)
+    turns = TurnRunner(settings=settings, metrics=metrics, tracing=tracing, pool=pool, store=store, state=state,
+                       engine=engine, language=LanguageDetector(), machines=machines, escalations=escalations)
+    actions = Actions(settings=settings, metrics=metrics, store=store, state=state, turns=turns, machines=machines,
+                      escalations=escalations, resolutions=resolutions)
+    hub = Hub(settings=settings, metrics=metrics, tracing=tracing, verifier=verifier, store=store, state=state,
+              fanout=fanout, turns=turns, actions=actions, machines=machines, transcriber=transcriber)
+
+    # /health/ready, in the order it lists them
+    checks = [probe_check("postgres", lambda: pool.fetchval("SELECT 1")), probe_check("redis", redis.ping)]
+    checks.append(HealthCheck("llm", llm.health) if llm is not None else constant_check(ComponentHealth(
+        "llm", Status.DEGRADED, None, "no model configured: retrieval-only answers", critical=False)))
+    if kb is not None:
+        checks.append(HealthCheck("knowledge", kb.health))
+    if transcriber is not None:
+        checks.append(HealthCheck("voice", transcriber.health))
+    if isinstance(machines, MachineDirectory):
+        checks.append(HealthCheck("host_db", machines.health))
+    checks += [HealthCheck("smtp", notifier.smtp_health), HealthCheck("notifications", notifier.backlog_health)]
+
+    # start-up in this order; shutdown in the reverse one
+    steps = [
+        resource("tracing", tracing),  # first: asyncpg and Redis are instrumented before they connect
+        resource("postgres", pool),
+        resource("redis", redis),
+        Step("migrations", lambda: migrate(pool, MIGRATIONS)),
+    ]
+    if sample_schema:
+        steps.append(Step("host_demo", lambda: install_host_demo(pool)))
+    steps.append(Step("jobs_schema", jobs.install))
+    if llm is not None:
+        steps.append(Step("llm", stop=llm.aclose))
+    if isinstance(machines, MachineDirectory):
+        steps.append(Step("machines", stop=machines.aclose))
+    if kb is not None:
+        steps.append(Step("knowledge", kb.start, kb.aclose))
+    if transcriber is not None:
+        steps.append(resource("voice", transcriber))
+    steps += [
+        Step("fanout", fanout.start, fanout.stop),
+        Step("jobs", jobs.start if settings.workers_in_process else None, jobs.stop),
+        Step("turns", turns.start, lambda: turns.stop(settings.shutdown_drain_seconds)),
+    ]
+
+    routes: list[BaseRoute] = [
+        WebSocketRoute("/ws", hub.endpoint),
+        *HealthRoutes(checks, metrics, pool).routes(),
+        *SessionRoutes(store, verifier).routes(),
+        *KnowledgeRoutes(kb, verifier).routes(),
+        *VoiceRoutes(transcriber, verifier).routes(),
+        *AdminRoutes(verifier=verifier, store=store, escalations=escalations, analytics=analytics,
+                     machines=machines).routes(),
+        *WebRoutes(settings).routes(),  # last: it serves / (the demo host page)
+    ]
+    summary = {"llm": llm is not None, "kb": kb is not None, "voice": transcriber is not None}
+    return Assembly(routes, steps, checks, summary)
+
+
+def _machine_directory(settings: Settings, metrics: Metrics) -> tuple[MachineDirectory, bool]:
+    """The directory over HOST_DATABASE_URL, or over the sample schema in DATABASE_URL when that is
+    empty (then True: the lifespan installs the sample schema)."""
+    mapping = SchemaMapping.load(Path(settings.host_schema_mapping) if settings.host_schema_mapping else DEFAULT_MAPPING)
+    if settings.host_database_url:
+        return MachineDirectory(settings.host_database_url, mapping, metrics), False
+    if not settings.development:
+        log.warning("machines.sample_schema",
+                    detail="HOST_DATABASE_URL is empty: machine context comes from the sample schema host_demo")
+    return MachineDirectory(settings.database_url, mapping, metrics), True
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None, tracing: Tracing | None = None,
+               verifier: TokenVerifier | None = None, llm: OpenAIChat | None | FromSettings = FROM_SETTINGS,
+               kb: KnowledgeBase | None | FromSettings = FROM_SETTINGS,
+               transcriber: Transcriber | None | FromSettings = FROM_SETTINGS,
+               machines: MachineSource | None | FromSettings = FROM_SETTINGS,
+               engine: ConversationEngine | None = None) -> Starlette:
+    """The app. Each keyword replaces the component the settings would give (``None``: turned off)."""
+    metrics = metrics or Metrics()
+    assembly = assemble(settings, metrics=metrics, tracing=tracing or Tracing.from_settings(settings),
+                        verifier=verifier or TokenVerifier(settings), llm=llm, kb=kb, transcriber=transcriber,
+                        machines=machines, engine=engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for step in assembly.steps:
+                if step.start is not None:
+                    try:
+                        await step.start()
+                    except BaseException as exc:
+                        log.error("app.start_failed", step=step.name, error=type(exc).__name__, detail=str(exc)[:300])
+                        raise
+                if step.stop is not None:
+                    stack.push_async_callback(_close, step.name, step.stop)
+            log.info("app.started", **assembly.summary)
+            try:
+                yield
+            finally:
+                log.info("app.stopping")
+        log.info("app.stopped")
+
+    middleware = [
+        Middleware(RequestContext, metrics=metrics),
+        Middleware(GZipMiddleware, minimum_size=1024),
+    ]
+    if settings.allowed_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
+                                     allow_methods=["GET", "POST", "PUT", "DELETE"],
+                                     allow_headers=["Authorization", "Content-Type", "X-Request-Id"]))
+    return Starlette(routes=assembly.routes, middleware=middleware, lifespan=lifespan,
+                     exception_handlers={AppError: app_error})
+
+
+async def _close(name: str, stop: Callable[[], Awaitable[object]]) -> None:
+    """Stop one component; a failure is logged and the others still stop."""
+    try:
+        await stop()
+    except Exception as exc:
+        log.error("app.close_failed", component=name, error=type(exc).__name__, detail=str(exc)[:300],
+                  exc_info=exc)
+
+
+# -- requests -----------------------------------------------------------------------------------------
+
+def _request_id(scope: Scope) -> str:
+    state: MutableMapping[str, object] = scope.get("state") or {}
+    value = state.get("request_id")
+    return value if isinstance(value, str) else ""
+
+
+async def app_error(request: Request, exc: Exception) -> Response:
+    """An ``AppError`` as ``{"error": {"code", "message", "request_id"}}`` with its status."""
+    assert isinstance(exc, AppError)
+    headers = {"Retry-After": str(int(exc.retry_after) + 1)} if isinstance(exc, RateLimited) else None
+    return JSONResponse({"error": {**exc.to_dict(), "request_id": _request_id(request.scope)}},
+                        status_code=exc.status, headers=headers)
+
+
 class RequestContext:
-    """Pure ASGI middleware: a request id per HTTP request, bound to every log line, and HTTP metrics."""
+    """Pure ASGI middleware: a request id per request, bound to every log line; HTTP metrics; and the
+    catch-all for errors nothing else handled (a JSON 500 naming the request id, the traceback logged once)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -71,6 +302,7 @@ class RequestContext:
         headers = dict(scope.get("headers") or [])
         request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
         correlation = headers.get(b"x-correlation-id", b"").decode()[:64] or request_id
+        scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation)
         if scope["type"] == "websocket":
             try:
@@ -79,182 +311,28 @@ class RequestContext:
                 structlog.contextvars.clear_contextvars()
             return
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status = 500
+        response_started = False
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                status, response_started = message["status"], True
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)  # type: ignore[arg-type]
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            log.error("http.unhandled_error", method=scope.get("method", ""), path=scope.get("path", ""),
+                      error=type(exc).__name__, detail=str(exc)[:300], exc_info=exc)
+            if not response_started:
+                body = {"error": {"code": "internal_error", "message": "the server hit an unexpected error",
+                                  "request_id": request_id}}
+                await JSONResponse(body, status_code=500)(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            name = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_requests.labels(scope.get("method", ""), name, str(status_holder["status"])).inc()
+            name = route.path if isinstance(route, Route | WebSocketRoute) else "unmatched"
+            self.metrics.http_requests.labels(scope.get("method", ""), name, str(status)).inc()
             self.metrics.http_latency.labels(name).observe(time.perf_counter() - started)
             structlog.contextvars.clear_contextvars()
-
-
-async def app_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AppError)
-    headers = {"Retry-After": str(int(exc.retry_after) + 1)} if isinstance(exc, RateLimited) else None
-    return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
-
-
-async def live(request: Request) -> Response:
-    return JSONResponse({"status": "alive"})
-
-
-async def ready(request: Request) -> Response:
-    services: Services = request.app.state.services
-    components = await readiness(services)
-    status = overall(components)
-    for c in components:
-        services.metrics.component_up.labels(c.name).set({Status.HEALTHY: 1, Status.DEGRADED: 0.5}.get(c.status, 0))
-    body = {"status": status.value, "components": {c.name: c.to_dict() for c in components}}
-    return JSONResponse(body, status_code=503 if status is Status.UNHEALTHY else 200)
-
-
-async def readiness(services: Services) -> list[ComponentHealth]:
-    checks: list[Any] = [
-        probe("postgres", lambda: services.db.fetchval("SELECT 1")),
-        probe("redis", services.redis.ping),
-    ]
-    if services.llm is not None:
-        checks.append(services.llm.health())
-    else:
-        checks.append(_constant(ComponentHealth("llm", Status.DEGRADED, None,
-                                                "no model configured: retrieval-only answers", critical=False)))
-    for component in (services.kb, services.transcriber):
-        if component is not None and hasattr(component, "health"):
-            checks.append(component.health())
-    checks.extend(check() for check in services.extra_health)
-    return list(await asyncio.gather(*checks))
-
-
-async def _constant(value: ComponentHealth) -> ComponentHealth:
-    return value
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    services: Services = request.app.state.services
-    pool = services.db
-    if pool is not None:
-        services.metrics.db_pool_size.labels("total").set(pool.get_size())
-        services.metrics.db_pool_size.labels("idle").set(pool.get_idle_size())
-        services.metrics.db_pool_size.labels("max").set(pool.get_max_size())
-    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-
-def build_routes(settings: Settings, hub_endpoint: Any) -> list[BaseRoute]:
-    return [
-        WebSocketRoute("/ws", hub_endpoint),
-        Route("/health/live", live),
-        Route("/health/ready", ready),
-        Route("/metrics", metrics_endpoint),
-        *sessions_api.routes(),
-        *kb_api.routes(),
-        *voice_api.routes(),
-        *admin.routes(),
-        *web.routes(settings),  # last: it serves / (the demo host page)
-    ]
-
-
-async def build_components(services: Services, overrides: dict[str, Any]) -> None:
-    """Create every component from the settings, unless an override is given."""
-    s = services.settings
-    services.store = Store(services.db, TextCipher(s.conversation_encryption_key))
-    services.state = SessionState(services.redis, ttl_seconds=s.session_ttl_seconds, max_frames=s.replay_max_frames)
-    services.fanout = Fanout(services.redis, services.metrics)
-    services.verifier = overrides.get("verifier") or TokenVerifier(s)
-    services.jobs = JobQueue(services.db, services.metrics)
-    if "llm" in overrides:
-        services.llm = overrides["llm"]
-    elif s.llm_enabled:
-        services.llm = OpenAIChat(s, services.metrics)
-    services.kb = overrides["kb"] if "kb" in overrides else await knowledge_factory.build(services)
-    services.transcriber = overrides["transcriber"] if "transcriber" in overrides else await voice_factory.build(services)
-    services.machines = overrides["machines"] if "machines" in overrides else await machines_factory.build(services)
-    services.escalations = await escalation.build(services)
-    services.language = LanguageDetector()
-    services.engine = overrides.get("engine") or ConversationEngine(settings=s, metrics=services.metrics,
-                                                                    llm=services.llm, kb=services.kb,
-                                                                    tracing=services.tracing)
-    if services.llm is not None and hasattr(services.llm, "tracing"):
-        services.llm.tracing = services.tracing
-    services.turns = TurnRunner(services)
-    services.actions = Actions(services)
-
-
-def create_app(settings: Settings, **overrides: Any) -> Starlette:
-    metrics = overrides.get("metrics") or Metrics()
-    services = Services(settings=settings, metrics=metrics)
-    hub_holder: dict[str, Hub] = {}
-
-    async def hub_endpoint(ws: Any) -> None:
-        await hub_holder["hub"].endpoint(ws)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not settings.database_url or not settings.redis_url:
-            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (python -m server serve starts embedded ones)")
-        tracer_provider = setup_tracing(settings)  # before the pools, so asyncpg and Redis are instrumented
-        services.tracing = Tracing(tracer_provider)
-        services.db = await open_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        services.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=settings.redis_max_connections, timeout=10, health_check_interval=30))
-        await migrate(services.db, MIGRATIONS)
-        await build_components(services, overrides)
-        await services.jobs.install()
-        hub_holder["hub"] = Hub(services)
-        app.state.services = services
-        app.state.hub = hub_holder["hub"]
-        await services.fanout.start()
-        await services.turns.start()
-        for starter in _starters(services):
-            await starter()
-        if settings.workers_in_process:
-            await services.jobs.start()
-        log.info("app.started", llm=bool(services.llm), kb=services.kb is not None,
-                 voice=services.transcriber is not None)
-        try:
-            yield
-        finally:
-            log.info("app.stopping")
-            await services.turns.stop(settings.shutdown_drain_seconds)
-            await services.jobs.stop()
-            await services.fanout.stop()
-            for component in (services.transcriber, services.kb, services.machines, services.llm):
-                closer = getattr(component, "aclose", None)
-                if closer is not None:
-                    with contextlib.suppress(Exception):
-                        await closer()
-            await services.redis.aclose()
-            await services.db.close()
-            shutdown_tracing(tracer_provider)
-            log.info("app.stopped")
-
-    middleware = [
-        Middleware(RequestContext, metrics=metrics),  # type: ignore[arg-type]
-        Middleware(GZipMiddleware, minimum_size=1024),
-    ]
-    if settings.allowed_origins:
-        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
-                                     allow_methods=["GET", "POST", "PUT", "DELETE"],
-                                     allow_headers=["Authorization", "Content-Type", "X-Request-Id"]))
-    app = Starlette(routes=build_routes(settings, hub_endpoint), middleware=middleware, lifespan=lifespan,
-                    exception_handlers={AppError: app_error})
-    app.state.services = services
-    return app
-
-
-def _starters(services: Services) -> list[Any]:
-    """Components with an ``async start()`` (seeding, model loading) run it after the core is up."""
-    out = []
-    for component in (services.kb, services.transcriber, services.machines):
-        starter = getattr(component, "start", None)
-        if starter is not None:
-            out.append(starter)
-    return out

@@ -15,10 +15,10 @@ import jwt
 from starlette.requests import HTTPConnection
 
 from core.errors import AuthError, ForbiddenError
+from core.languages import LANGUAGES
 from core.settings import Settings
 
 ROLES = ("operator", "support", "admin")
-LANGUAGES = ("en", "el", "ar", "es", "tr", "no")
 _ROLE_RANK = {r: i for i, r in enumerate(ROLES)}
 
 
@@ -119,13 +119,12 @@ def origin_allowed(settings: Settings, origin: str | None, host: str | None) -> 
     return host is not None and bare == host
 
 
-async def require_principal(conn: HTTPConnection, role: str = "operator") -> Principal:
+async def require_principal(conn: HTTPConnection, verifier: TokenVerifier, role: str = "operator") -> Principal:
     """The caller of an HTTP API, from ``Authorization: Bearer``; 401 without, 403 below ``role``."""
     header = conn.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthError("send the host token as 'Authorization: Bearer <token>'", code="token_missing")
-    verifier: TokenVerifier = conn.app.state.services.verifier
     principal = await verifier.verify(token.strip())
     if not principal.has_role(role):
         raise ForbiddenError(f"this needs the {role} role", code="forbidden")

@@ -3,10 +3,13 @@
 Tracing is off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (an OTLP/HTTP collector such as the
 OpenTelemetry Collector, Jaeger, Tempo or Honeycomb). When on:
 
-- ``setup_tracing(settings)`` builds a ``TracerProvider`` with a batch OTLP/HTTP exporter and turns on
-  the asyncpg and Redis instrumentations (client spans for every query and command);
-- ``Tracing(provider)`` gives the hub and the conversation engine spans for a connection, a turn, a
-  retrieval and an LLM call (OpenTelemetry GenAI conventions: model, token usage, time to first token);
+- ``Tracing.from_settings(settings)`` (no I/O) gives the hub, the turns, the conversation engine and
+  the LLM client spans for a connection, a turn, a retrieval and an LLM call (OpenTelemetry GenAI
+  conventions: model, token usage, time to first token). It is an async context manager: entering
+  it starts the batch OTLP/HTTP export and turns on the asyncpg and Redis instrumentations (client
+  spans for every query and command); leaving it flushes and stops them;
+- ``setup_tracing(settings)`` does both at once for scripts and tests: a ``TracerProvider`` exporting
+  and instrumenting, to pass to ``Tracing(provider)`` and stop with ``shutdown_tracing``;
 - ``add_trace_ids`` is a structlog processor putting ``trace_id``/``span_id`` on every log event
   written inside a span, so logs and traces can be joined.
 
@@ -30,6 +33,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from core.logs import get_logger
+from core.settings import Settings
 
 logger = get_logger(__name__)
 
@@ -45,30 +49,40 @@ def traces_endpoint(base: str) -> str:
     return base if base.endswith("/v1/traces") else base + "/v1/traces"
 
 
-def setup_tracing(settings: Any, exporter: SpanExporter | None = None) -> TracerProvider | None:
-    """Build the tracer provider from the settings; ``None`` when tracing is off.
-
-    Call once at start-up (the app lifespan), before opening the database pool and Redis client so
-    their instrumentation applies, and pass the provider to ``Tracing``. ``exporter`` replaces the
-    OTLP exporter (any OpenTelemetry SDK exporter).
-    """
-    endpoint = settings.otel_exporter_otlp_endpoint
-    if not endpoint and exporter is None:
-        return None
+def _provider(settings: Settings) -> TracerProvider:
     resource = Resource.create({
         "service.name": settings.otel_service_name,
         "service.instance.id": f"{socket.gethostname()}-{os.getpid()}",
         "deployment.environment.name": settings.env,
     })
-    provider = TracerProvider(resource=resource)
-    if exporter is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    return TracerProvider(resource=resource)
 
-        exporter = OTLPSpanExporter(endpoint=traces_endpoint(endpoint), timeout=5)
+
+def _exporter(settings: Settings) -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=traces_endpoint(settings.otel_exporter_otlp_endpoint), timeout=5)
+
+
+def _start_export(provider: TracerProvider, exporter: SpanExporter, settings: Settings) -> None:
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=1000))
     _instrument_clients(provider)
+    endpoint = settings.otel_exporter_otlp_endpoint
     logger.info("tracing.enabled", endpoint=traces_endpoint(endpoint) if endpoint else "custom exporter",
                 service=settings.otel_service_name)
+
+
+def setup_tracing(settings: Settings, exporter: SpanExporter | None = None) -> TracerProvider | None:
+    """A tracer provider that exports and instruments the clients at once; ``None`` when tracing is off.
+
+    For scripts and tests; the app uses ``Tracing.from_settings`` and enters it in its lifespan.
+    ``exporter`` replaces the OTLP exporter (any OpenTelemetry SDK exporter). Stop it with
+    ``shutdown_tracing``.
+    """
+    if not settings.otel_exporter_otlp_endpoint and exporter is None:
+        return None
+    provider = _provider(settings)
+    _start_export(provider, exporter or _exporter(settings), settings)
     return provider
 
 
@@ -82,7 +96,7 @@ def _instrument_clients(provider: TracerProvider) -> None:
         return
     # These patch the client libraries process-wide (that is how they work): the newest provider wins,
     # and shutdown_tracing removes the patches again.
-    for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):
+    for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):  # type: ignore[no-untyped-call]
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
         instrumentor.instrument(tracer_provider=provider)
@@ -94,7 +108,7 @@ def _uninstrument_clients() -> None:
         from opentelemetry.instrumentation.redis import RedisInstrumentor
     except ImportError:
         return
-    for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):
+    for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor()):  # type: ignore[no-untyped-call]
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
 
@@ -164,9 +178,31 @@ class Tracing:
     marks the span as an error. No message text is ever put on a span (personal data).
     """
 
-    def __init__(self, provider: TracerProvider | None) -> None:
+    def __init__(self, provider: TracerProvider | None, *, exporter: SpanExporter | None = None,
+                 settings: Settings | None = None) -> None:
         self.enabled = provider is not None
+        self.provider = provider
         self.tracer: trace.Tracer = provider.get_tracer(TRACER_NAME) if provider else trace.NoOpTracer()
+        self._pending_export = (exporter, settings) if exporter is not None and settings is not None else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, exporter: SpanExporter | None = None) -> Tracing:
+        """Spans as OTEL_* asks: exported once entered, or none at all without an endpoint. No I/O."""
+        if not settings.otel_exporter_otlp_endpoint and exporter is None:
+            return cls(None)
+        return cls(_provider(settings), exporter=exporter or _exporter(settings), settings=settings)
+
+    async def __aenter__(self) -> Tracing:
+        """Start exporting and instrument asyncpg and Redis (before the app opens its pools)."""
+        if self.provider is not None and self._pending_export is not None:
+            exporter, settings = self._pending_export
+            self._pending_export = None
+            _start_export(self.provider, exporter, settings)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Flush the spans still buffered and stop the exporter."""
+        shutdown_tracing(self.provider)
 
     @contextlib.contextmanager
     def _span(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> Iterator[Span]:

@@ -16,8 +16,8 @@ from core.embedded import embedded_postgres, embedded_redis
 from core.settings import Settings
 from server.auth import mint_token
 from server.storage.schema import MIGRATIONS
-from tests.support.scripted_llm import ScriptedLLM, ThreadedServer
-from tests.support.servers import running_server as _running_server
+from testkit.scripted_llm import ScriptedLLM, ThreadedServer
+from testkit.servers import running_server as _running_server
 
 TEST_SECRET = "test-secret-for-the-suite-0123456789"
 TEMPLATE_DB = "abparts_template"

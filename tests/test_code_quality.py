@@ -1,4 +1,4 @@
-"""The code style the project follows: ruff clean and mypy clean on core/, server/ and knowledge/."""
+"""The code style the project follows: ruff clean and `mypy --strict` clean (pyproject.toml) on core/, server/ and knowledge/."""
 
 from __future__ import annotations
 
@@ -18,3 +18,11 @@ def test_ruff_is_clean():
 def test_mypy_is_clean():
     out = subprocess.run([sys.executable, "-m", "mypy", "core", "server", "knowledge"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_mypy_runs_strict():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert config.get("strict") is True, "the type check is mypy --strict"
+    assert "ignore_missing_imports" not in config, "untyped packages are listed one by one in overrides"

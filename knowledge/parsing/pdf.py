@@ -9,14 +9,22 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from knowledge import sniff
 from knowledge.errors import CorruptDocument, EncryptedDocument, ImageOnlyDocument, TooManyPages
 from knowledge.models import Block, ParsedDocument
-from knowledge.parsing.formats import _ROW_START, _STEP, _line_blocks, _Sections, _title_from
+from knowledge.parsing.blocks import Sections, line_blocks, title_from
+
+if TYPE_CHECKING:
+    from pypdf import PageObject, PdfReader
+
+Line = tuple[str, float]  # the text of a line and its font size (negative when bold)
 
 
-def parse_pdf(data: bytes, max_pages: int) -> ParsedDocument:
+def parse(data: bytes, *, filename: str = "", max_pages: int = 2000) -> ParsedDocument:
+    """Blocks of a PDF with their pages; refuses encrypted, unreadable, image-only or too long files."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -31,7 +39,7 @@ def parse_pdf(data: bytes, max_pages: int) -> ParsedDocument:
         raise CorruptDocument("the PDF has no pages")
     if n_pages > max_pages:
         raise TooManyPages(f"the PDF has {n_pages} pages; the limit is {max_pages}")
-    pages: list[list[tuple[str, float]]] = []
+    pages: list[list[Line]] = []
     try:
         for page in reader.pages:
             pages.append(_pdf_lines(page))
@@ -42,9 +50,9 @@ def parse_pdf(data: bytes, max_pages: int) -> ParsedDocument:
     return _pdf_blocks(pages, reader)
 
 
-def _pdf_lines(page: object) -> list[tuple[str, float]]:
+def _pdf_lines(page: PageObject) -> list[Line]:
     """Lines of one page with the largest font size seen on each line (negative when bold)."""
-    lines: list[tuple[str, float]] = []
+    lines: list[Line] = []
     buf: list[str] = []
     size = 0.0
     bold = True
@@ -52,7 +60,8 @@ def _pdf_lines(page: object) -> list[tuple[str, float]]:
     def visitor(text: str, cm: list[float], tm: list[float], font: object, font_size: float) -> None:
         nonlocal size, bold
         scale = abs(tm[3] * cm[3]) or 1.0
-        name = str(font.get("/BaseFont", "")) if isinstance(font, dict) else ""
+        # pypdf passes the font resource dictionary (a dict subclass), or None outside a text object
+        name = str(font.get("/BaseFont", "")) if isinstance(font, Mapping) else ""
         parts = text.split("\n")
         for n, part in enumerate(parts):
             if n > 0:
@@ -71,12 +80,12 @@ def _pdf_lines(page: object) -> list[tuple[str, float]]:
         size = 0.0
         bold = True
 
-    page.extract_text(visitor_text=visitor)  # type: ignore[attr-defined]
+    page.extract_text(visitor_text=visitor)
     flush()
     return lines
 
 
-def _pdf_blocks(pages: list[list[tuple[str, float]]], reader: object) -> ParsedDocument:
+def _pdf_blocks(pages: list[list[Line]], reader: PdfReader) -> ParsedDocument:
     # Headings: bold lines clearly larger than body text, or any line much larger. Sizes are kept
     # signed (negative = bold) by _pdf_lines; levels follow the size order.
     sizes: Counter[float] = Counter()
@@ -92,14 +101,14 @@ def _pdf_blocks(pages: list[list[tuple[str, float]]], reader: object) -> ParsedD
         if s > 0 and s < body * 1.45:
             del level_of[s]  # a larger but regular-weight line is emphasis, not a heading
     boiler = _repeated_lines(pages, set(level_of))
-    sections = _Sections()
+    sections = Sections()
     blocks: list[Block] = []
     title = ""
-    meta = getattr(reader, "metadata", None)
-    if meta is not None and getattr(meta, "title", None):
+    meta = reader.metadata
+    if meta is not None and meta.title:
         title = str(meta.title)
     for page_no, lines in enumerate(pages, start=1):
-        group: list[tuple[str, float]] = []
+        group: list[Line] = []
         for n, (text, size) in enumerate(lines):
             if _is_edge(n, len(lines)) and _norm(text) in boiler:
                 continue
@@ -114,10 +123,10 @@ def _pdf_blocks(pages: list[list[tuple[str, float]]], reader: object) -> ParsedD
                 continue
             group.append((text, size))
         blocks.extend(_segment(group, page_no, sections.current))
-    return ParsedDocument(title or _title_from(blocks, "document"), sniff.PDF, len(pages), tuple(blocks), paged=True)
+    return ParsedDocument(title or title_from(blocks, "document"), sniff.PDF, len(pages), tuple(blocks), paged=True)
 
 
-def _segment(lines: list[tuple[str, float]], page: int, section: tuple[str, ...]) -> list[Block]:
+def _segment(lines: list[Line], page: int, section: tuple[str, ...]) -> list[Block]:
     """Split the lines under one heading into runs: tables (a bold header line followed by lines in
     the same font size; a line starting in lower case continues the row above) and text."""
     blocks: list[Block] = []
@@ -127,7 +136,7 @@ def _segment(lines: list[tuple[str, float]], page: int, section: tuple[str, ...]
         line, size = lines[i]
         if size < 0 and i + 1 < len(lines) and lines[i + 1][1] == -size:
             if text:
-                blocks.extend(_paragraphs(text, page, section))
+                blocks.extend(line_blocks(text, page, section))
                 text = []
             rows: list[str] = []
             j = i + 1
@@ -144,19 +153,12 @@ def _segment(lines: list[tuple[str, float]], page: int, section: tuple[str, ...]
         text.append(line)
         i += 1
     if text:
-        blocks.extend(_paragraphs(text, page, section))
+        blocks.extend(line_blocks(text, page, section))
     return blocks
 
 
 def _continues_heading(previous: str, text: str) -> bool:
     return text[:1].islower()
-
-
-def _paragraphs(lines: list[str], page: int, section: tuple[str, ...]) -> list[Block]:
-    structured = sum(1 for ln in lines if _STEP.match(ln) or _ROW_START.match(ln))
-    if structured >= 2:
-        return _line_blocks(lines, page, section)
-    return [Block("paragraph", (" ".join(lines),), page, section)]
 
 
 def _norm(line: str) -> str:
@@ -167,7 +169,7 @@ def _is_edge(index: int, count: int) -> bool:
     return index == 0 or index == count - 1
 
 
-def _repeated_lines(pages: list[list[tuple[str, float]]], heading_sizes: set[float]) -> set[str]:
+def _repeated_lines(pages: list[list[Line]], heading_sizes: set[float]) -> set[str]:
     """Running headers and footers: lines at the top or bottom of a page (digits ignored), not in a
     heading font, found on more than half of the pages."""
     if len(pages) < 3:

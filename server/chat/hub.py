@@ -14,17 +14,37 @@ import collections
 import contextlib
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from core.errors import AppError, AuthError
+from core.errors import AppError, AuthError, DependencyUnavailable
 from core.logs import get_logger
-from server.auth import Principal, TokenExpired, origin_allowed
-from server.chat.fanout import Subscription
-from server.chat.protocol import PROTOCOL_VERSION, Close, ProtocolError, dumps, parse_client_frame
-from server.services import Services
-from server.storage.store import SessionRow
+from core.settings import Settings
+from server import protocol
+from server.auth import Principal, TokenExpired, TokenVerifier, origin_allowed
+from server.chat.actions import Actions
+from server.chat.dispatch import Handlers
+from server.chat.fanout import Fanout, Subscription
+from server.chat.sessions import SessionState
+from server.chat.turns import TurnRunner
+from server.observability import Metrics
+from server.protocol import (
+    PROTOCOL_VERSION,
+    ClientFrame,
+    Close,
+    ConnectionFrame,
+    ProtocolError,
+    dumps,
+    parse_client_frame,
+)
+from server.storage.store import SessionRow, Store
+from server.support.machines import MachineSource
+from server.tracing import Tracing
+from server.voice.transcriber import Transcriber
+
+if TYPE_CHECKING:
+    from server.voice.transcriber import Transcript
 
 log = get_logger("server.hub")
 
@@ -39,10 +59,10 @@ class Connection:
     exactly once, in order. A client that stops reading entirely is closed by the keepalive.
     """
 
-    def __init__(self, ws: WebSocket, services: Services) -> None:
+    def __init__(self, ws: WebSocket, *, limit: int, metrics: Metrics) -> None:
         self.ws = ws
-        self.services = services
-        self.limit = services.settings.ws_send_queue_max
+        self.metrics = metrics
+        self.limit = limit
         self.outbox: collections.deque[tuple[int | None, str]] = collections.deque()
         self.wake = asyncio.Event()
         self.behind = False
@@ -52,7 +72,8 @@ class Connection:
         self.session: SessionRow | None = None
         self.subscription: Subscription | None = None
         self.audio: bytearray | None = None
-        self.audio_meta: dict[str, Any] = {}
+        self.audio_start: protocol.AudioStart | None = None  # the recording being received
+        self.audio_dropped = False  # the rest of a too-large recording is ignored quietly
         self.conn_id = uuid.uuid4().hex[:12]
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -62,7 +83,7 @@ class Connection:
             return
         if sum(1 for s, _ in self.outbox if s is not None) >= self.limit:
             self.behind = True
-            self.services.metrics.slow_clients.inc()
+            self.metrics.slow_clients.inc()
             log.warning("hub.client_behind", conn_id=self.conn_id, seq=seq)
             self.wake.set()
             return
@@ -70,26 +91,44 @@ class Connection:
         self.outbox.append((seq, frame))
         self.wake.set()
 
-    def send_local(self, frame: dict[str, Any]) -> None:
+    def send_local(self, frame: ConnectionFrame) -> None:
         """A connection-local frame (no seq): ready, pong, ack, transcript, errors about this client's frames."""
-        self.services.metrics.frames_sent.labels(frame["type"]).inc()
-        if frame["type"] == "error":
-            self.services.metrics.protocol_errors.labels(frame["code"]).inc()
+        self.metrics.frames_sent.labels(frame.TYPE).inc()
+        if isinstance(frame, protocol.Error):
+            self.metrics.protocol_errors.labels(frame.code).inc()
         self.outbox.append((None, dumps(frame)))
         self.wake.set()
 
 
+# client frame class -> the Hub method that handles it; every other client frame goes to Actions
+HUB_HANDLERS: Handlers[Hub, [Connection]] = Handlers()
+
+
 class Hub:
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    """The WebSocket endpoint; the client frames it does not handle itself (``HUB_HANDLERS``) go to Actions."""
+
+    def __init__(self, *, settings: Settings, metrics: Metrics, tracing: Tracing, verifier: TokenVerifier,
+                 store: Store, state: SessionState, fanout: Fanout, turns: TurnRunner, actions: Actions,
+                 machines: MachineSource, transcriber: Transcriber | None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.tracing = tracing
+        self.verifier = verifier
+        self.store = store
+        self.state = state
+        self.fanout = fanout
+        self.turns = turns
+        self.actions = actions
+        self.machines = machines
+        self.transcriber = transcriber
         self._sessions_here: dict[str, int] = {}
-        self._write_timeout = max(2.0, 2 * services.settings.ws_ping_interval_seconds)
+        self._write_timeout = max(2.0, 2 * settings.ws_ping_interval_seconds)
 
     async def endpoint(self, ws: WebSocket) -> None:
-        settings = self.s.settings
-        metrics = self.s.metrics
+        settings = self.settings
+        metrics = self.metrics
         await ws.accept()
-        conn = Connection(ws, self.s)
+        conn = Connection(ws, limit=settings.ws_send_queue_max, metrics=metrics)
         if not origin_allowed(settings, ws.headers.get("origin"), ws.headers.get("host")):
             metrics.ws_connects.labels("origin_forbidden").inc()
             await self._refuse(ws, "origin_forbidden", "this origin may not use the assistant", Close.ORIGIN_FORBIDDEN)
@@ -104,11 +143,11 @@ class Hub:
         except WebSocketDisconnect:
             return
         metrics.ws_connects.labels("ok").inc()
-        with self.s.tracing.connection(session_id=conn.session.id if conn.session else None):
+        with self.tracing.connection(session_id=conn.session.id if conn.session else None):
             await self._serve(conn)
 
     async def _serve(self, conn: Connection) -> None:
-        metrics = self.s.metrics
+        metrics = self.metrics
         metrics.ws_connections.inc()
         sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")
         receiver = asyncio.create_task(self._receive_loop(conn), name=f"ws.recv.{conn.conn_id}")
@@ -122,13 +161,13 @@ class Hub:
                     log.error("hub.connection_failed", conn_id=conn.conn_id, error=type(failure).__name__,
                               detail=str(failure)[:300], exc_info=failure)
                     with contextlib.suppress(Exception):
-                        await conn.ws.send_text(dumps({"type": "error", "code": "internal_error",
-                                                  "message": "the server hit an error; reconnect to continue"}))
+                        await conn.ws.send_text(dumps(protocol.Error(
+                            "internal_error", "the server hit an error; reconnect to continue")))
                         await conn.ws.close(Close.INTERNAL, "internal error: reconnect and resume")
         finally:
             metrics.ws_connections.dec()
             if conn.subscription:
-                await self.s.fanout.unfollow(conn.subscription)
+                await self.fanout.unfollow(conn.subscription)
             self._leave_session(conn)
             for task in (sender, receiver, *conn.tasks):
                 task.cancel()
@@ -137,8 +176,8 @@ class Hub:
                     await task
 
     # -- opening
-    async def _receive_hello(self, ws: WebSocket) -> dict[str, Any]:
-        settings = self.s.settings
+    async def _receive_hello(self, ws: WebSocket) -> protocol.Hello:
+        settings = self.settings
         try:
             async with asyncio.timeout(settings.ws_hello_timeout_seconds):
                 message = await ws.receive()
@@ -155,20 +194,20 @@ class Hub:
             frame = parse_client_frame(text, max_text_chars=settings.message_max_chars)
         except ProtocolError as exc:
             raise _Refused(exc.code, exc.message, Close.PROTOCOL_ERROR) from exc
-        if frame["type"] != "hello":
+        if not isinstance(frame, protocol.Hello):
             raise _Refused("protocol_error", "the first frame must be hello", Close.PROTOCOL_ERROR)
         return frame
 
-    async def _open_session(self, conn: Connection, hello: dict[str, Any]) -> None:
+    async def _open_session(self, conn: Connection, hello: protocol.Hello) -> None:
         try:
-            principal = await self.s.verifier.verify(hello["token"])
+            principal = await self.verifier.verify(hello.token)
         except TokenExpired as exc:
             raise _Refused(exc.code, exc.message, Close.TOKEN_EXPIRED) from exc
         except AuthError as exc:
             raise _Refused(exc.code, exc.message, Close.TOKEN_INVALID) from exc
         conn.principal = principal
-        store, state = self.s.store, self.s.state
-        session_id = hello["session_id"]
+        store, state = self.store, self.state
+        session_id = hello.session_id
         resumed = False
         if session_id:
             session = await store.get_session(session_id)
@@ -176,16 +215,16 @@ class Hub:
                 raise _Refused("session_unknown", "no such session for this user", Close.SESSION_UNKNOWN)
             resumed = True
         else:
-            machine_id = hello["machine_id"]
+            machine_id = hello.machine_id
             if machine_id and not principal.may_use_machine(machine_id):
                 machine_id = None
             session = await store.create_session(uuid.uuid4().hex, principal.user_id, principal.name,
-                                                 hello["lang"] or principal.lang, machine_id)
+                                                 hello.lang or principal.lang, machine_id)
             await store.record_event("session_started", session_id=session.id, user_id=principal.user_id,
                                      lang=session.lang)
         conn.session = session
         current = await state.seed_seq(session.id, session.last_seq)
-        after = hello["last_seq"] if hello["last_seq"] is not None else 0
+        after = hello.last_seq if hello.last_seq is not None else 0
         after = min(after, current)
         first = await state.first_seq(session.id)
         history: list[dict[str, Any]] | None = None
@@ -193,24 +232,24 @@ class Hub:
             # the frames the client misses are no longer in Redis: send the record from PostgreSQL instead
             history = await store.history(session.id)
             after = current
-        machine = await self.s.machine_context(session.machine_id) if session.machine_id else None
-        conn.send_local({
-            "type": "ready", "protocol": PROTOCOL_VERSION, "session_id": session.id, "last_seq": current,
-            "resumed": resumed, "lang": session.lang, "user": principal.public(), "machine": machine,
-            "limits": {"message_max_chars": self.s.settings.message_max_chars,
-                       "messages_per_minute": self.s.settings.messages_per_minute,
-                       "max_frame_bytes": self.s.settings.ws_max_frame_bytes},
-        })
+        machine = await self.machines.context(session.machine_id) if session.machine_id else None
+        conn.send_local(protocol.Ready(
+            protocol=PROTOCOL_VERSION, session_id=session.id, last_seq=current, resumed=resumed, lang=session.lang,
+            user=principal.public(), machine=machine,
+            limits={"message_max_chars": self.settings.message_max_chars,
+                    "messages_per_minute": self.settings.messages_per_minute,
+                    "max_frame_bytes": self.settings.ws_max_frame_bytes},
+        ))
         if history is not None:
-            conn.send_local({"type": "history", "messages": history, "last_seq": current})
+            conn.send_local(protocol.History(history, current))
         if resumed and after < current:
-            self.s.metrics.replayed_frames.inc(current - after)
+            self.metrics.replayed_frames.inc(current - after)
         conn.pushed_seq = conn.written_seq = after
         conn.subscription = Subscription(session.id, after, conn.deliver)
-        await self.s.fanout.follow(conn.subscription)
+        await self.fanout.follow(conn.subscription)
         self._sessions_here[session.id] = self._sessions_here.get(session.id, 0) + 1
-        self.s.metrics.active_sessions.set(len(self._sessions_here))
-        await self.s.turns.recover(session.id, session.lang)
+        self.metrics.active_sessions.set(len(self._sessions_here))
+        await self.turns.recover(session.id, session.lang)
         log.info("hub.session_open", session_id=session.id, conn_id=conn.conn_id, resumed=resumed, after_seq=after)
 
     def _leave_session(self, conn: Connection) -> None:
@@ -222,12 +261,12 @@ class Hub:
             self._sessions_here.pop(sid, None)
         else:
             self._sessions_here[sid] = left
-        self.s.metrics.active_sessions.set(len(self._sessions_here))
+        self.metrics.active_sessions.set(len(self._sessions_here))
 
     async def _refuse(self, ws: WebSocket, code: str, message: str, close: int) -> None:
-        self.s.metrics.protocol_errors.labels(code).inc()
+        self.metrics.protocol_errors.labels(code).inc()
         with contextlib.suppress(Exception):
-            await ws.send_text(dumps({"type": "error", "code": code, "message": message}))
+            await ws.send_text(dumps(protocol.Error(code, message)))
             await ws.close(close, message[:120])
 
     # -- loops
@@ -253,13 +292,13 @@ class Hub:
             async with asyncio.timeout(self._write_timeout):
                 await conn.ws.send_text(frame)
         except TimeoutError:
-            self.s.metrics.protocol_errors.labels("write_timeout").inc()
+            self.metrics.protocol_errors.labels("write_timeout").inc()
             log.warning("hub.write_timeout", conn_id=conn.conn_id)
             raise WebSocketDisconnect(Close.GOING_AWAY) from None
 
     async def _catch_up(self, conn: Connection, sid: str) -> None:
         """Pull what the client missed from Redis, at the pace the socket accepts, then resume pushes."""
-        state = self.s.state
+        state = self.state
         while True:
             first = await state.first_seq(sid)
             if first is not None and conn.written_seq < first - 1:
@@ -281,7 +320,7 @@ class Hub:
         conn.pushed_seq = max(conn.pushed_seq, conn.written_seq)
 
     async def _receive_loop(self, conn: Connection) -> None:
-        settings = self.s.settings
+        settings = self.settings
         while True:
             message = await conn.ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -292,94 +331,104 @@ class Hub:
                 continue
             text = message.get("text") or ""
             if len(text.encode()) > settings.ws_max_frame_bytes:
-                conn.send_local({"type": "error", "code": "frame_too_large",
-                                 "message": f"frames are limited to {settings.ws_max_frame_bytes} bytes"})
+                conn.send_local(protocol.Error("frame_too_large",
+                                               f"frames are limited to {settings.ws_max_frame_bytes} bytes"))
                 await asyncio.sleep(0.05)  # let the error frame go out first
                 await conn.ws.close(Close.TOO_BIG, "frame too large")
                 raise WebSocketDisconnect(Close.TOO_BIG)
             try:
                 frame = parse_client_frame(text, max_text_chars=settings.message_max_chars)
-                self.s.metrics.frames_received.labels(frame["type"]).inc()
+                self.metrics.frames_received.labels(frame.TYPE).inc()
                 await self._dispatch(conn, frame)
             except AppError as exc:
                 client_id = frame_client_id(text)  # so the client knows which of its messages was refused
-                conn.send_local({"type": "error", "code": exc.code, "message": exc.message,
-                                 **({"client_id": client_id} if client_id else {})})
+                conn.send_local(protocol.Error(exc.code, exc.message, client_id=client_id or None))
 
-    async def _dispatch(self, conn: Connection, frame: dict[str, Any]) -> None:
+    async def _dispatch(self, conn: Connection, frame: ClientFrame) -> None:
         assert conn.session is not None and conn.principal is not None
-        kind = frame["type"]
-        if kind == "ping":
-            conn.send_local({"type": "pong", "ts": time.time()})
-        elif kind == "hello":
-            raise ProtocolError("hello was already received", code="protocol_error")
-        elif kind == "message":
-            result = await self.s.turns.submit(conn.session, conn.principal, frame)
-            conn.send_local({"type": "ack", **result})
-        elif kind == "cancel":
-            await self.s.turns.cancel(conn.session.id)
-        elif kind == "audio_start":
-            self._on_audio_start(conn, frame)
-        elif kind == "audio_end":
-            await self._on_audio_end(conn)
-        elif kind == "audio_cancel":
-            conn.audio = None
+        if HUB_HANDLERS.handles(frame):
+            await HUB_HANDLERS.dispatch(self, frame, conn)
         else:
-            await self.s.actions.handle(conn.session, conn.principal, frame)
+            await self.actions.handle(conn.session, conn.principal, frame)
+
+    @HUB_HANDLERS.on(protocol.Ping)
+    async def _on_ping(self, frame: protocol.Ping, conn: Connection) -> None:
+        conn.send_local(protocol.Pong(time.time()))
+
+    @HUB_HANDLERS.on(protocol.Hello)
+    async def _on_hello(self, frame: protocol.Hello, conn: Connection) -> None:
+        raise ProtocolError("hello was already received", code="protocol_error")
+
+    @HUB_HANDLERS.on(protocol.Message)
+    async def _on_message(self, frame: protocol.Message, conn: Connection) -> None:
+        assert conn.session is not None and conn.principal is not None
+        conn.send_local(await self.turns.submit(conn.session, conn.principal, frame))
+
+    @HUB_HANDLERS.on(protocol.Cancel)
+    async def _on_cancel(self, frame: protocol.Cancel, conn: Connection) -> None:
+        assert conn.session is not None
+        await self.turns.cancel(conn.session.id)
 
     # -- voice
-    def _on_audio_start(self, conn: Connection, frame: dict[str, Any]) -> None:
-        if self.s.transcriber is None:
-            raise AppError("speech transcription is not available on this server", code="voice_unavailable")
+    @HUB_HANDLERS.on(protocol.AudioStart)
+    async def _on_audio_start(self, frame: protocol.AudioStart, conn: Connection) -> None:
+        if self.transcriber is None:
+            raise DependencyUnavailable("voice", "speech transcription is not available on this server")
         conn.audio = bytearray()
-        conn.audio_meta = frame
+        conn.audio_start = frame
+        conn.audio_dropped = False
+
+    @HUB_HANDLERS.on(protocol.AudioCancel)
+    async def _on_audio_cancel(self, frame: protocol.AudioCancel, conn: Connection) -> None:
+        conn.audio = None
 
     def _on_audio_bytes(self, conn: Connection, data: bytes) -> None:
         if conn.audio is None:
-            if not conn.audio_meta.get("dropped"):
-                conn.send_local({"type": "error", "code": "audio_not_started", "message": "send audio_start before audio bytes"})
+            if not conn.audio_dropped:
+                conn.send_local(protocol.Error("audio_not_started", "send audio_start before audio bytes"))
             return
         limit = self._audio_limit()
         if len(conn.audio) + len(data) > limit:
             conn.audio = None
-            conn.audio_meta = {"dropped": True}  # ignore the rest of this recording quietly
-            conn.send_local({"type": "error", "code": "audio_too_large",
-                             "message": f"recordings are limited to {limit} bytes"})
+            conn.audio_start = None
+            conn.audio_dropped = True
+            conn.send_local(protocol.Error("audio_too_large", f"recordings are limited to {limit} bytes"))
             return
         conn.audio.extend(data)
 
     def _audio_limit(self) -> int:
-        limits = getattr(self.s.transcriber, "limits", None)
-        return int(getattr(limits, "max_bytes", 0) or self.s.settings.ws_max_audio_bytes)
+        configured = self.transcriber.limits.max_bytes if self.transcriber is not None else 0
+        return configured or self.settings.ws_max_audio_bytes
 
-    async def _on_audio_end(self, conn: Connection) -> None:
+    @HUB_HANDLERS.on(protocol.AudioEnd)
+    async def _on_audio_end(self, frame: protocol.AudioEnd, conn: Connection) -> None:
         if conn.audio is None:
-            if conn.audio_meta.pop("dropped", False):
+            if conn.audio_dropped:
+                conn.audio_dropped = False
                 return
             raise ProtocolError("audio_end without audio_start", code="audio_not_started")
-        audio, meta = bytes(conn.audio), conn.audio_meta
+        audio, start = bytes(conn.audio), conn.audio_start
         conn.audio = None
-        conn.audio_meta = {}
-        assert self.s.transcriber is not None and conn.session is not None
-        lang = meta.get("lang") or conn.session.lang
+        conn.audio_start = None
+        assert self.transcriber is not None and conn.session is not None and start is not None
+        lang = start.lang or conn.session.lang
         # transcription takes seconds: run it beside the receive loop so ping, cancel and messages still flow
-        task = asyncio.create_task(self._transcribe(conn, audio, lang, meta.get("format")))
+        task = asyncio.create_task(self._transcribe(conn, audio, lang, start.format))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
 
     async def _transcribe(self, conn: Connection, audio: bytes, lang: str, fmt: str | None) -> None:
-        assert self.s.transcriber is not None
+        assert self.transcriber is not None
 
-        def partial(t: Any) -> None:
-            conn.send_local({"type": "transcript", "partial": True, **t.to_dict()})
+        def partial(t: Transcript) -> None:
+            conn.send_local(protocol.Transcript(True, t.text, t.language, round(t.duration, 2)))
 
         try:
-            result = await self.s.transcriber.transcribe(audio, lang=lang, fmt=fmt, on_partial=partial)
+            result = await self.transcriber.transcribe(audio, lang=lang, fmt=fmt, on_partial=partial)
         except AppError as exc:
-            conn.send_local({"type": "error", "code": exc.code, "message": exc.message})
+            conn.send_local(protocol.Error(exc.code, exc.message))
             return
-        conn.send_local({"type": "transcript", "partial": False, "text": result.text, "language": result.language,
-                         "duration": round(result.duration, 2)})
+        conn.send_local(protocol.Transcript(False, result.text, result.language, round(result.duration, 2)))
 
 
 def frame_client_id(text: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from server.chat.protocol import dumps
+from server.protocol import SessionFrame, dumps
 
 _PUBLISH = """
 local seq = redis.call('INCR', KEYS[1])
@@ -62,9 +62,9 @@ class SessionState:
         value = await self.redis.get(seq_key(session_id))
         return int(value) if value else 0
 
-    async def publish(self, session_id: str, frame: dict[str, Any]) -> tuple[int, str]:
+    async def publish(self, session_id: str, frame: SessionFrame) -> tuple[int, str]:
         """Number the frame and append it to the session stream; returns (seq, encoded frame)."""
-        body = dumps({"type": frame["type"], "seq": 0, **{k: v for k, v in frame.items() if k != "type"}})
+        body = dumps(frame, seq=0)  # the script puts the real seq in place of this 0, right after "type"
         seq, encoded = await self._publish(keys=[seq_key(session_id), stream_key(session_id)],
                                            args=[body, self.max_frames, self.ttl])
         return int(seq), encoded.decode() if isinstance(encoded, bytes) else encoded

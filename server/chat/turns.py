@@ -14,14 +14,18 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
 
 from core.errors import Conflict, RateLimited
 from core.logs import get_logger
+from core.settings import Settings
+from server import protocol
 from server.auth import Principal
-from server.chat.sessions import CONTROL_CHANNEL
+from server.chat.sessions import CONTROL_CHANNEL, SessionState
 from server.engine.conversation import (
+    ConversationEngine,
     DeltaEvent,
     DoneEvent,
     Event,
@@ -31,10 +35,14 @@ from server.engine.conversation import (
     StepsEvent,
     Turn,
 )
-from server.engine.diagnostics import new_state
+from server.engine.diagnostics import DiagnosticState, Step
 from server.engine.i18n import t
-from server.services import Services
-from server.storage.store import SessionRow
+from server.engine.language import LanguageDetector
+from server.observability import Metrics
+from server.storage.store import SessionRow, Store
+from server.support.escalation import Escalations
+from server.support.machines import MachineSource
+from server.tracing import Tracing
 
 log = get_logger("server.turns")
 
@@ -42,8 +50,21 @@ LEASE_SECONDS = 15
 
 
 class TurnRunner:
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    """Accepts questions, runs their turns as tasks of this replica and publishes what they produce."""
+
+    def __init__(self, *, settings: Settings, metrics: Metrics, tracing: Tracing, pool: asyncpg.Pool, store: Store,
+                 state: SessionState, engine: ConversationEngine, language: LanguageDetector,
+                 machines: MachineSource, escalations: Escalations | None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.tracing = tracing
+        self.pool = pool
+        self.store = store
+        self.state = state
+        self.engine = engine
+        self.language = language
+        self.machines = machines
+        self.escalations = escalations
         self.running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # session_id -> (message_id, task)
         self._control_task: asyncio.Task[None] | None = None
 
@@ -65,36 +86,35 @@ class TurnRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._control_task
 
-    async def submit(self, session: SessionRow, principal: Principal, frame: dict[str, Any]) -> dict[str, Any]:
-        s, state, store = self.s.settings, self.s.state, self.s.store
-        client_id = frame["client_id"]
+    async def submit(self, session: SessionRow, principal: Principal, frame: protocol.Message) -> protocol.Ack:
+        s, state, store = self.settings, self.state, self.store
+        client_id = frame.client_id
         message_id = uuid.uuid4().hex
         wait = await state.hit_rate_limit("msg", principal.user_id, s.messages_per_minute)
         if wait is not None:
-            self.s.metrics.rate_limited.labels("messages").inc()
+            self.metrics.rate_limited.labels("messages").inc()
             raise RateLimited(t("rate_limited", session.lang), retry_after=wait)
         earlier = await state.claim_client_id(session.id, client_id, message_id)
         if earlier is not None:
-            self.s.metrics.duplicate_messages.inc()
-            return {"client_id": client_id, "message_id": earlier, "duplicate": True}
+            self.metrics.duplicate_messages.inc()
+            return protocol.Ack(client_id, earlier, duplicate=True)
         answer_id = uuid.uuid4().hex
         if not await state.start_turn(session.id, answer_id, LEASE_SECONDS):
             await state.redis.delete(f"abp:s:{session.id}:cid:{client_id}")
             raise Conflict(t("busy_turn", session.lang), code="turn_in_progress")
         try:
-            lang = frame["lang"] or self.s.language.detect(frame["text"], default=session.lang)
-            if not await store.insert_user_message(message_id, session.id, client_id, frame["text"], lang):
+            lang = frame.lang or self.language.detect(frame.text, default=session.lang)
+            if not await store.insert_user_message(message_id, session.id, client_id, frame.text, lang):
                 await state.end_turn(session.id)
-                self.s.metrics.duplicate_messages.inc()
-                return {"client_id": client_id, "message_id": message_id, "duplicate": True}
-            await state.publish(session.id, {"type": "user_message", "message_id": message_id,
-                                             "client_id": client_id, "text": frame["text"], "lang": lang})
+                self.metrics.duplicate_messages.inc()
+                return protocol.Ack(client_id, message_id, duplicate=True)
+            await state.publish(session.id, protocol.UserMessage(message_id, client_id, frame.text, lang))
             await store.insert_assistant_message(answer_id, session.id, message_id, lang)
         except BaseException:
             await state.end_turn(session.id)
             raise
-        self._spawn(session, principal, message_id, answer_id, frame["text"], lang, followup=False)
-        return {"client_id": client_id, "message_id": message_id, "duplicate": False}
+        self._spawn(session, principal, message_id, answer_id, frame.text, lang, followup=False)
+        return protocol.Ack(client_id, message_id, duplicate=False)
 
     def _spawn(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
                lang: str, *, followup: bool) -> None:
@@ -111,9 +131,9 @@ class TurnRunner:
     async def submit_followup(self, session: SessionRow, principal: Principal, lang: str) -> bool:
         """After every step failed: an automatic answer with the next most likely causes."""
         answer_id = uuid.uuid4().hex
-        if not await self.s.state.start_turn(session.id, answer_id, LEASE_SECONDS):
+        if not await self.state.start_turn(session.id, answer_id, LEASE_SECONDS):
             return False
-        await self.s.store.insert_assistant_message(answer_id, session.id, None, lang)
+        await self.store.insert_assistant_message(answer_id, session.id, None, lang)
         text = "None of the steps above solved the problem. What are the next most likely causes and steps?"
         self._spawn(session, principal, None, answer_id, text, lang, followup=True)
         return True
@@ -122,13 +142,13 @@ class TurnRunner:
         if session_id in self.running:
             self.running[session_id][1].cancel()
         else:
-            await self.s.state.send_control({"cancel": session_id})
+            await self.state.send_control({"cancel": session_id})
 
     async def _listen_control(self) -> None:
         backoff = 0.5
         while True:
             try:
-                pubsub = self.s.state.redis.pubsub()
+                pubsub = self.state.redis.pubsub()
                 await pubsub.subscribe(CONTROL_CHANNEL)
                 backoff = 0.5
                 while True:
@@ -143,33 +163,32 @@ class TurnRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.s.metrics.redis_errors.labels("control").inc()
+                self.metrics.redis_errors.labels("control").inc()
                 log.error("turns.control_failed", error=type(exc).__name__, retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10)
 
     async def recover(self, session_id: str, lang: str) -> None:
         """Close a turn whose replica vanished (its lease expired without a done frame)."""
-        rows = await self.s.db.fetch(
+        rows = await self.pool.fetch(
             "SELECT id FROM messages WHERE session_id = $1 AND status = 'streaming'", session_id)
-        if not rows or await self.s.state.running_turn(session_id):
+        if not rows or await self.state.running_turn(session_id):
             return
         for row in rows:
-            result = await self.s.db.execute(
+            result = await self.pool.execute(
                 "UPDATE messages SET status = 'failed', error_code = 'interrupted', completed_at = now()"
                 " WHERE id = $1 AND status = 'streaming'", row["id"])
             if result.endswith(" 1"):
-                await self.s.state.publish(session_id, {
-                    "type": "done", "message_id": row["id"], "status": "failed", "mode": "llm",
-                    "citations": [], "usage": {}, "error_code": "interrupted"})
+                await self.state.publish(session_id, protocol.Done(
+                    row["id"], status="failed", mode="llm", citations=[], usage={}, error_code="interrupted"))
                 log.warning("turns.recovered", session_id=session_id, message_id=row["id"])
 
     async def _run(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
                    lang: str, received: float, followup: bool) -> None:
-        s, m, state = self.s, self.s.metrics, self.s.state
+        s, m, state = self, self.metrics, self.state
         parts: list[str] = []
         done: DoneEvent | None = None
-        steps: list[dict[str, Any]] = []
+        steps: list[Step] = []
         first_text_at: float | None = None
         renewed = time.monotonic()
         t0 = time.perf_counter()
@@ -180,9 +199,9 @@ class TurnRunner:
                   reads_ms=round((time.perf_counter() - t0) * 1000, 1))
         session_state = fresh.state if fresh else {}
         machine_id = fresh.machine_id if fresh else session.machine_id
-        machine = await s.machine_context(machine_id) if machine_id else None
+        machine = await s.machines.context(machine_id) if machine_id else None
         turn = Turn(session.id, answer_id, text, lang, [{"role": h["role"], "text": h["text"]} for h in history],
-                    machine, session_state.get("diagnostic"), followup)
+                    machine, DiagnosticState.from_session(session_state), followup)
         batcher = DeltaBatcher(functools.partial(self._publish_delta, session.id, answer_id))
         with s.tracing.turn(session_id=session.id, message_id=answer_id, lang=lang, machine_id=machine_id):
             try:
@@ -214,8 +233,8 @@ class TurnRunner:
                 await batcher.drain()
                 status = done.status if done else "failed"
                 if steps and status == "complete":
-                    diagnostic = new_state(answer_id, steps, session_state.get("diagnostic"))
-                    await s.store.merge_session_state(session.id, {"diagnostic": diagnostic})
+                    diagnostic = DiagnosticState.start(answer_id, steps, DiagnosticState.from_session(session_state))
+                    await s.store.merge_session_state(session.id, diagnostic.session_patch())
                 await self._finish(session, principal, answer_id, "".join(parts), status, done, received, steps=steps,
                                    lang=lang)
             except asyncio.CancelledError:
@@ -228,8 +247,8 @@ class TurnRunner:
                 with contextlib.suppress(Exception):
                     await batcher.drain()
                 with contextlib.suppress(Exception):
-                    await state.publish(session.id, {"type": "error", "code": "internal_error", "message_id": answer_id,
-                                                     "message": t("internal_error", lang)})
+                    await state.publish(session.id, protocol.Error("internal_error", message_id=answer_id,
+                                                                   message=t("internal_error", lang)))
                 with contextlib.suppress(Exception):
                     await self._finish(session, principal, answer_id, "".join(parts), "failed", done, received,
                                        error_code="internal_error")
@@ -241,51 +260,53 @@ class TurnRunner:
         await self._finish(session, principal, answer_id, text, "cancelled", done, received)
 
     async def _publish_delta(self, session_id: str, answer_id: str, text: str) -> None:
-        await self.s.state.publish(session_id, {"type": "delta", "message_id": answer_id, "text": text})
-        self.s.metrics.frames_sent.labels("delta").inc()
+        await self.state.publish(session_id, protocol.Delta(answer_id, text))
+        self.metrics.frames_sent.labels(protocol.Delta.TYPE).inc()
 
     async def _publish_event(self, session_id: str, answer_id: str, event: Event) -> None:
+        frame: protocol.SessionFrame
         if isinstance(event, DeltaEvent):
-            frame: dict[str, Any] = {"type": "delta", "message_id": answer_id, "text": event.text}
+            frame = protocol.Delta(answer_id, event.text)
         elif isinstance(event, StatusEvent):
-            frame = {"type": "status", "message_id": answer_id, "state": event.state, "eta_ms": event.eta_ms}
+            frame = protocol.Status(answer_id, event.state, event.eta_ms)
         else:
             return  # done is published by _finish, after the record is written
-        await self.s.state.publish(session_id, frame)
-        self.s.metrics.frames_sent.labels(frame["type"]).inc()
+        await self.state.publish(session_id, frame)
+        self.metrics.frames_sent.labels(frame.TYPE).inc()
 
     async def offer_escalation(self, session: SessionRow, principal: Principal, reason: str,
                                question_id: str | None = None) -> None:
         # remembered so that accepting the offer files the ticket under this trigger
-        await self.s.store.merge_session_state(session.id, {"escalation_offer": {"trigger": reason}})
-        await self.s.state.publish(session.id, {"type": "escalation_offer", "reason": reason})
+        await self.store.merge_session_state(session.id, {"escalation_offer": {"trigger": reason}})
+        await self.state.publish(session.id, protocol.EscalationOffer(reason))
         if reason == "not_covered":
-            await self.s.store.record_event("not_covered", session_id=session.id, message_id=question_id,
+            await self.store.record_event("not_covered", session_id=session.id, message_id=question_id,
                                             user_id=principal.user_id, lang=session.lang,
                                             data={"flag": "expert_review"})
 
     async def _escalate(self, session: SessionRow, principal: Principal, trigger: str, reason: str) -> None:
-        escalations = getattr(self.s, "escalations", None)
+        escalations = self.escalations
         if escalations is None:
             await self.offer_escalation(session, principal, trigger)
             return
         try:
             await escalations.create(session, principal, trigger, reason[:500])
         except Exception as exc:  # the answer goes on; the failure is visible
-            self.s.metrics.degraded.labels("escalation").inc()
+            self.metrics.degraded.labels("escalation").inc()
             log.error("turns.escalation_failed", session_id=session.id, error=type(exc).__name__)
             await self.offer_escalation(session, principal, trigger)
 
     async def _finish(self, session: SessionRow, principal: Principal, answer_id: str, text: str, status: str,
                       done: DoneEvent | None, received: float, error_code: str | None = None,
-                      steps: list[dict[str, Any]] | None = None, lang: str | None = None) -> None:
-        s = self.s
+                      steps: list[Step] | None = None, lang: str | None = None) -> None:
+        s = self
         usage = done.usage if done else {}
         mode = done.mode if done else "llm"
         citations = done.citations if done else []
         error_code = error_code or (done.error_code if done else None)
         steps = steps if status == "complete" else []
-        await s.store.finish_message(answer_id, text=text, status=status, mode=mode, citations=citations, steps=steps or [],
+        await s.store.finish_message(answer_id, text=text, status=status, mode=mode, citations=citations,
+                                     steps=[step.to_json() for step in steps or []],
                                      model=usage.get("model"), prompt_tokens=usage.get("prompt_tokens"),
                                      completion_tokens=usage.get("completion_tokens"), cost_usd=usage.get("cost_usd"),
                                      error_code=error_code)
@@ -293,13 +314,12 @@ class TurnRunner:
             await s.state.publish(session.id, step_frame(answer_id, steps, 0))
         if status == "failed" and error_code and error_code != "internal_error":
             # internal errors already sent their frame; provider failures say what happened here
-            await s.state.publish(session.id, {"type": "error", "code": error_code, "message_id": answer_id,
-                                               "message": t("llm_interrupted", session.lang)})
+            await s.state.publish(session.id, protocol.Error(error_code, message_id=answer_id,
+                                                             message=t("llm_interrupted", session.lang)))
         await s.state.end_turn(session.id)  # before done: a client may ask again as soon as it sees done
-        seq, _ = await s.state.publish(session.id, {
-            "type": "done", "message_id": answer_id, "status": status, "mode": mode, "citations": citations,
-            "usage": usage, "lang": lang or session.lang, **({"error_code": error_code} if error_code else {})})
-        s.metrics.frames_sent.labels("done").inc()
+        seq, _ = await s.state.publish(session.id, protocol.Done(
+            answer_id, status, mode, citations, usage, lang=lang or session.lang, error_code=error_code or None))
+        s.metrics.frames_sent.labels(protocol.Done.TYPE).inc()
         await s.store.update_session(session.id, last_seq=seq)
         s.metrics.turns.labels(mode, status).inc()
         s.metrics.turn_duration.observe(time.perf_counter() - received)
@@ -310,10 +330,10 @@ class TurnRunner:
                  chars=len(text), seconds=round(time.perf_counter() - received, 3))
 
 
-def step_frame(message_id: str, steps: list[dict[str, Any]], index: int) -> dict[str, Any]:
+def step_frame(message_id: str, steps: Sequence[Step], index: int) -> protocol.Step:
+    """The frame that shows ``steps[index]`` of the answer ``message_id``."""
     step = steps[index]
-    return {"type": "step", "message_id": message_id, "step_id": step["step_id"], "index": index + 1,
-            "total": len(steps), "text": step["text"], "citation": step.get("citation")}
+    return protocol.Step(message_id, step.step_id, index + 1, len(steps), step.text, step.citation)
 
 
 class DeltaBatcher:

@@ -11,9 +11,12 @@ part-number matches and support-team entries (expert, correction, resolution) al
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
+
+from knowledge import Embedder
 
 ANCHORS = (
     "A simple recipe for pizza dough with flour, water, yeast and salt.",
@@ -29,8 +32,21 @@ ANCHORS = (
 )
 
 
+class Candidate(Protocol):
+    """What the gate reads of a retrieved passage (knowledge.Passage has it)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def matched_codes(self) -> Sequence[str]: ...
+
+    @property
+    def similarity(self) -> float: ...
+
+
 class RelevanceGate:
-    def __init__(self, embedder: Any, min_margin: float) -> None:
+    def __init__(self, embedder: Embedder, min_margin: float) -> None:
         self._embedder = embedder
         self._min_margin = min_margin
         self._anchors: np.ndarray | None = None
@@ -42,16 +58,16 @@ class RelevanceGate:
                 self._anchors = np.asarray(await self._embedder.embed_passages(list(ANCHORS)), dtype=np.float32)
         return self._anchors
 
-    async def judge(self, query: str, passages: list[Any]) -> tuple[bool, float | None]:
+    async def judge(self, query: str, passages: Sequence[Candidate]) -> tuple[bool, float | None]:
         """(covered, margin); margin is None when the decision did not need it."""
         if not passages:
             return False, None
         for p in passages:
-            if getattr(p, "kind", "manual") != "manual" or getattr(p, "matched_codes", None):
+            if p.kind != "manual" or p.matched_codes:
                 return True, None
         anchors = await self._anchor_matrix()
         vector = np.asarray((await self._embedder.embed_queries([query]))[0], dtype=np.float32)
         baseline = float(np.max(anchors @ vector))
-        best = max(float(getattr(p, "similarity", 0.0)) for p in passages)
+        best = max(float(p.similarity) for p in passages)
         margin = best - baseline
         return margin >= self._min_margin, margin

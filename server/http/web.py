@@ -9,6 +9,7 @@ app's GZip middleware. The demo host page and the demo token endpoint exist only
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +18,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.errors import BadRequest, NotFound
+from core.languages import LANGUAGES
 from core.logs import get_logger
 from core.settings import Settings
-from server.auth import LANGUAGES, ROLES, mint_token
+from server.auth import ROLES, mint_token
 
 log = get_logger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
 
@@ -61,7 +65,7 @@ class AssetFiles:
             self._cache[name] = hit
         return hit
 
-    def endpoint(self, name: str, media_type: str, cache_control: str, csp: str | None = None):  # type: ignore[no-untyped-def]
+    def endpoint(self, name: str, media_type: str, cache_control: str, csp: str | None = None) -> Endpoint:
         """A Starlette endpoint serving ``name`` with ETag revalidation (304 when unchanged)."""
 
         async def serve(request: Request) -> Response:
@@ -86,7 +90,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def demo_token_endpoint(settings: Settings):  # type: ignore[no-untyped-def]
+def demo_token_endpoint(settings: Settings) -> Endpoint:
     """GET /demo/token?user=&name=&role=&lang= -> {"token", "user"}: what a host app's token endpoint returns."""
 
     async def demo_token(request: Request) -> Response:
@@ -111,24 +115,30 @@ def demo_token_endpoint(settings: Settings):  # type: ignore[no-untyped-def]
     return demo_token
 
 
-def routes(settings: Settings) -> list[BaseRoute]:
+class WebRoutes:
     """The widget, admin and (development only) demo routes, relative to the app root (``/ai`` behind nginx)."""
-    files = AssetFiles(WIDGET_DIR)
-    js, css, html = "application/javascript; charset=utf-8", "text/css; charset=utf-8", "text/html; charset=utf-8"
-    # widget.js is embedded by other sites: short max-age + ETag, so a deploy reaches everyone within minutes.
-    widget_cache = "public, max-age=300, stale-while-revalidate=86400"
-    admin_cache = "no-cache"
-    table: list[BaseRoute] = [
-        Route("/widget.js", files.endpoint("widget.js", js, widget_cache), methods=["GET", "HEAD"]),
-        Route("/admin", files.endpoint("admin.html", html, admin_cache, ADMIN_CSP), methods=["GET", "HEAD"]),
-        Route("/admin.js", files.endpoint("admin.js", js, admin_cache), methods=["GET", "HEAD"]),
-        Route("/admin.css", files.endpoint("admin.css", css, admin_cache), methods=["GET", "HEAD"]),
-    ]
-    if settings.development:
-        table += [
-            Route("/", files.endpoint("demo.html", html, admin_cache, DEMO_CSP), methods=["GET", "HEAD"]),
-            Route("/demo.js", files.endpoint("demo.js", js, admin_cache), methods=["GET", "HEAD"]),
-            Route("/demo.css", files.endpoint("demo.css", css, admin_cache), methods=["GET", "HEAD"]),
-            Route("/demo/token", demo_token_endpoint(settings), methods=["GET"]),
+
+    def __init__(self, settings: Settings, files: AssetFiles | None = None) -> None:
+        self._settings = settings
+        self._files = files or AssetFiles(WIDGET_DIR)
+
+    def routes(self) -> list[BaseRoute]:
+        files = self._files
+        js, css, html = "application/javascript; charset=utf-8", "text/css; charset=utf-8", "text/html; charset=utf-8"
+        # widget.js is embedded by other sites: short max-age + ETag, so a deploy reaches everyone within minutes.
+        widget_cache = "public, max-age=300, stale-while-revalidate=86400"
+        admin_cache = "no-cache"
+        table: list[BaseRoute] = [
+            Route("/widget.js", files.endpoint("widget.js", js, widget_cache), methods=["GET", "HEAD"]),
+            Route("/admin", files.endpoint("admin.html", html, admin_cache, ADMIN_CSP), methods=["GET", "HEAD"]),
+            Route("/admin.js", files.endpoint("admin.js", js, admin_cache), methods=["GET", "HEAD"]),
+            Route("/admin.css", files.endpoint("admin.css", css, admin_cache), methods=["GET", "HEAD"]),
         ]
-    return table
+        if self._settings.development:
+            table += [
+                Route("/", files.endpoint("demo.html", html, admin_cache, DEMO_CSP), methods=["GET", "HEAD"]),
+                Route("/demo.js", files.endpoint("demo.js", js, admin_cache), methods=["GET", "HEAD"]),
+                Route("/demo.css", files.endpoint("demo.css", css, admin_cache), methods=["GET", "HEAD"]),
+                Route("/demo/token", demo_token_endpoint(self._settings), methods=["GET"]),
+            ]
+        return table

@@ -64,8 +64,8 @@ class JobQueue:
         """Jobs queued or running (for tests, /health and the admin API)."""
         sql = "SELECT count(*) FROM pgqueuer WHERE status IN ('queued', 'picked')"
         if name:
-            return await self._pool.fetchval(sql + " AND entrypoint = $1", name)
-        return await self._pool.fetchval(sql)
+            return int(await self._pool.fetchval(sql + " AND entrypoint = $1", name))
+        return int(await self._pool.fetchval(sql))
 
     def _wrap(self, name: str, handler: Handler) -> Callable[[Job], Awaitable[None]]:
         async def run(job: Job) -> None:

@@ -104,7 +104,7 @@ class Store:
             "INSERT INTO messages (id, session_id, role, client_id, text, lang, status)"
             " VALUES ($1, $2, 'user', $3, $4, $5, 'complete') ON CONFLICT DO NOTHING",
             message_id, session_id, client_id, self.cipher.seal(text), lang)
-        return result.endswith(" 1")
+        return str(result).endswith(" 1")
 
     async def insert_assistant_message(self, message_id: str, session_id: str, reply_to: str | None, lang: str,
                                        role: str = "assistant", text: str = "", status: str = "streaming",

@@ -15,8 +15,11 @@ import collections
 import datetime as dt
 from typing import Any
 
+import asyncpg
+
 from core.errors import BadRequest
-from server.services import Services
+from server.storage.store import TextCipher
+from server.support.machines import MachineSource
 
 MAX_SESSIONS = 100_000
 REVIEW_LIMIT = 100
@@ -56,13 +59,16 @@ def normalise_question(text: str) -> str:
 
 
 class Analytics:
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    """The report over a date range, optionally for one machine model or language."""
+
+    def __init__(self, pool: asyncpg.Pool, cipher: TextCipher, machines: MachineSource) -> None:
+        self._pool = pool
+        self._cipher = cipher
+        self._machines = machines
 
     async def report(self, start: dt.datetime, end: dt.datetime, *, model: str | None = None,
                      lang: str | None = None) -> dict[str, Any]:
-        s = self.s
-        rows = await s.db.fetch(
+        rows = await self._pool.fetch(
             """SELECT s.id, COALESCE(q.lang, s.lang) AS lang, s.machine_id, s.created_at, q.text AS question,
                       EXISTS (SELECT 1 FROM escalations e WHERE e.session_id = s.id) AS escalated,
                       (SELECT (a.data->>'resolved')::boolean FROM analytics_events a
@@ -95,7 +101,7 @@ class Analytics:
             "resolution_rate": _rate(resolved, total), "escalation_rate": _rate(escalated, total),
             "feedback": feedback,
             "escalations_by_trigger": await self._triggers(ids),
-            "not_covered": await s.db.fetchval(
+            "not_covered": await self._pool.fetchval(
                 "SELECT count(*) FROM analytics_events WHERE kind = 'not_covered' AND session_id = ANY($1::text[])"
                 " AND created_at >= $2 AND created_at < $3", ids, start, end),
             "top_problems": self._top_problems(sessions),
@@ -107,14 +113,13 @@ class Analytics:
         }
 
     async def _models(self, machine_ids: list[str | None]) -> dict[str, str]:
-        directory = self.s.machines
         ids = [i for i in machine_ids if i]
-        if directory is None or not ids or not hasattr(directory, "models"):
+        if not ids:
             return {}
-        return dict(await directory.models(ids))
+        return dict(await self._machines.models(ids))
 
     async def _feedback(self, start: dt.datetime, end: dt.datetime, ids: list[str]) -> dict[str, int]:
-        rows = await self.s.db.fetch(
+        rows = await self._pool.fetch(
             "SELECT data->>'rating' AS rating, count(*) AS n FROM analytics_events"
             " WHERE kind = 'feedback' AND created_at >= $1 AND created_at < $2 AND session_id = ANY($3::text[])"
             " GROUP BY 1", start, end, ids)
@@ -122,7 +127,7 @@ class Analytics:
         return {"up": counts.get("up", 0), "down": counts.get("down", 0)}
 
     async def _triggers(self, ids: list[str]) -> dict[str, int]:
-        rows = await self.s.db.fetch(
+        rows = await self._pool.fetch(
             "SELECT trigger, count(*) AS n FROM escalations WHERE session_id = ANY($1::text[]) GROUP BY trigger", ids)
         return {r["trigger"]: r["n"] for r in rows}
 
@@ -130,7 +135,7 @@ class Analytics:
         counts: collections.Counter[str] = collections.Counter()
         example: dict[str, str] = {}
         for x in sessions:
-            text = self.s.store.cipher.open(x["question"] or "")
+            text = self._cipher.open(x["question"] or "")
             key = normalise_question(text)
             if key:
                 counts[key] += 1
@@ -138,7 +143,7 @@ class Analytics:
         return [{"text": example[k], "count": n} for k, n in counts.most_common(limit)]
 
     async def _top_topics(self, ids: list[str], limit: int = 10) -> list[dict[str, Any]]:
-        rows = await self.s.db.fetch(
+        rows = await self._pool.fetch(
             """SELECT c->>'title' AS title, COALESCE(c->>'section', '') AS section, count(*) AS n
                  FROM messages m, jsonb_array_elements(m.citations) c
                 WHERE m.role = 'assistant' AND m.session_id = ANY($1::text[])
@@ -149,7 +154,7 @@ class Analytics:
     async def _review(self, start: dt.datetime, end: dt.datetime, ids: list[str],
                       by_session: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """Questions to show an expert: not covered by the manuals, or with an answer rated down."""
-        rows = await self.s.db.fetch(
+        rows = await self._pool.fetch(
             """SELECT a.kind, a.session_id, a.message_id, a.data, a.created_at,
                       m.role, m.text AS message_text, m.reply_to, q.text AS question_text
                  FROM analytics_events a
@@ -158,7 +163,7 @@ class Analytics:
                 WHERE a.session_id = ANY($1::text[]) AND a.created_at >= $2 AND a.created_at < $3
                   AND (a.kind = 'not_covered' OR (a.kind = 'feedback' AND a.data->>'rating' = 'down'))
                 ORDER BY a.created_at DESC LIMIT $4""", ids, start, end, REVIEW_LIMIT)
-        cipher = self.s.store.cipher
+        cipher = self._cipher
         out = []
         for r in rows:
             data = r["data"] or {}

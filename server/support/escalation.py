@@ -18,10 +18,15 @@ import asyncpg
 
 from core.errors import BadRequest, Conflict, NotFound
 from core.logs import get_logger
+from core.settings import Settings
 from server.auth import Principal
-from server.services import Services
-from server.storage.store import SessionRow
+from server.engine.diagnostics import DiagnosticState
+from server.observability import Metrics
+from server.protocol import Escalated, SupportMessage
+from server.storage.store import SessionRow, Store
+from server.support.machines import MachineSource
 from server.support.notify import Notifier
+from server.support.streams import SessionStream
 
 log = get_logger("server.escalation")
 
@@ -44,31 +49,31 @@ class Ticket:
     created: bool  # False when an open ticket of the session was returned
 
 
-def diagnostic_steps(state: dict[str, Any]) -> list[dict[str, Any]]:
+def diagnostic_steps(state: dict[str, Any]) -> list[dict[str, object]]:
     """The steps the assistant proposed and the user's answers, from the session's diagnostic state."""
-    diagnostic = (state or {}).get("diagnostic") or {}
-    steps = diagnostic.get("steps") if isinstance(diagnostic, dict) else None
-    out = []
-    for step in steps or []:
-        if isinstance(step, dict):
-            out.append({"step_id": step.get("step_id") or step.get("id"), "text": step.get("text", ""),
-                        "outcome": step.get("outcome"),
-                        **{k: v for k, v in step.items() if k not in ("step_id", "id", "text", "outcome")}})
-    return out
+    diagnostic = DiagnosticState.from_session(state)
+    return [step.to_json() for step in diagnostic.steps] if diagnostic else []
 
 
 class Escalations:
-    def __init__(self, services: Services, notifier: Notifier) -> None:
-        self.s = services
+    """Tickets for human support: opening them from a session, and the support side's queue and replies."""
+
+    def __init__(self, *, settings: Settings, pool: asyncpg.Pool, store: Store, stream: SessionStream,
+                 metrics: Metrics, notifier: Notifier, machines: MachineSource) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._store = store
+        self._stream = stream
+        self._metrics = metrics
+        self._machines = machines
         self.notifier = notifier
 
     def contact(self) -> dict[str, str]:
-        return {"email": self.s.settings.support_email, "phone": self.s.settings.support_phone}
+        return {"email": self._settings.support_email, "phone": self._settings.support_phone}
 
-    def frame(self, ticket: Ticket) -> dict[str, Any]:
-        return {"type": "escalated", "ticket_id": ticket.id, "ticket_number": ticket.ticket_number,
-                "contact": self.contact(), "trigger": ticket.trigger, "status": ticket.status,
-                "new": ticket.created}
+    def frame(self, ticket: Ticket) -> Escalated:
+        return Escalated(ticket.id, ticket.ticket_number, self.contact(), ticket.trigger, ticket.status,
+                         new=ticket.created)
 
     async def create(self, session: SessionRow, principal: Principal, trigger: str, reason: str = "") -> Ticket:
         """Open a ticket for the session (or return its open one) and tell the user."""
@@ -77,8 +82,8 @@ class Escalations:
         existing = await self._open_ticket(session.id)
         if existing is None:
             existing = await self._insert(session, principal, trigger, reason)
-        await self.s.state.publish(session.id, self.frame(existing))
-        self.s.metrics.frames_sent.labels("escalated").inc()
+        await self._stream.publish(session.id, self.frame(existing))
+        self._metrics.frames_sent.labels("escalated").inc()
         return existing
 
     async def offered_trigger(self, session_id: str) -> str:
@@ -87,12 +92,12 @@ class Escalations:
         The conversation engine records an offer as ``session.state["escalation_offer"] = {"trigger": ...}``;
         when the user accepts it with an ``escalate`` frame, the ticket keeps the reason it was offered for.
         """
-        offer = await self.s.db.fetchval("SELECT state->'escalation_offer'->>'trigger' FROM sessions WHERE id = $1",
+        offer = await self._pool.fetchval("SELECT state->'escalation_offer'->>'trigger' FROM sessions WHERE id = $1",
                                          session_id)
         return offer if offer in TRIGGERS else "user"
 
     async def _open_ticket(self, session_id: str) -> Ticket | None:
-        row = await self.s.db.fetchrow(
+        row = await self._pool.fetchrow(
             "SELECT id, ticket_number, trigger, status FROM escalations WHERE session_id = $1 AND status <> 'closed'",
             session_id)
         if row is None:
@@ -100,26 +105,25 @@ class Escalations:
         return Ticket(row["id"], row["ticket_number"], session_id, row["trigger"], row["status"], False)
 
     async def _insert(self, session: SessionRow, principal: Principal, trigger: str, reason: str) -> Ticket:
-        s = self.s
-        fresh = await s.store.get_session(session.id) or session  # the diagnostic state as of now
-        history = await s.store.history(session.id)
-        machine = await s.machine_context(fresh.machine_id) if fresh.machine_id else None
+        fresh = await self._store.get_session(session.id) or session  # the diagnostic state as of now
+        history = await self._store.history(session.id)
+        machine = await self._machines.context(fresh.machine_id) if fresh.machine_id else None
         steps = diagnostic_steps(fresh.state)
         transcript = [{"id": m["id"], "role": m["role"], "text": m["text"], "status": m["status"],
                        "created_at": m["created_at"]} for m in history if m["text"] or m["role"] == "user"]
         snapshot = {"transcript": transcript, "machine": machine, "steps": steps,
                     "user": {"id": fresh.user_id, "name": fresh.user_name or principal.name}, "lang": fresh.lang}
         # conversation text is stored like messages are: encrypted when CONVERSATION_ENCRYPTION_KEY is set
-        stored = {**snapshot, "transcript": [{**m, "text": s.store.cipher.seal(m["text"])} for m in transcript]}
+        stored = {**snapshot, "transcript": [{**m, "text": self._store.cipher.seal(m["text"])} for m in transcript]}
         model = (machine or {}).get("model")
-        async with s.db.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 """INSERT INTO escalations (id, ticket_number, session_id, user_id, machine_id, trigger, reason, snapshot)
                    SELECT n, 'ABP-' || lpad(n::text, 6, '0'), $1, $2, $3, $4, $5, $6
                      FROM (SELECT nextval('escalations_id_seq') AS n) seq
                    ON CONFLICT (session_id) WHERE status <> 'closed' DO NOTHING
                    RETURNING id, ticket_number, status, created_at""",
-                session.id, fresh.user_id, fresh.machine_id, trigger, s.store.cipher.seal(reason), stored)
+                session.id, fresh.user_id, fresh.machine_id, trigger, self._store.cipher.seal(reason), stored)
             if row is not None:  # None: a concurrent escalate of the same session won
                 # the offer is used up: a later escalation (after this ticket is closed) starts from the user again
                 await conn.execute("UPDATE sessions SET status = 'escalated', state = state - 'escalation_offer',"
@@ -139,12 +143,12 @@ class Escalations:
             ticket = await self._open_ticket(session.id)
             assert ticket is not None
             return ticket
-        s.metrics.escalations.labels(trigger).inc()
+        self._metrics.escalations.labels(trigger).inc()
         log.info("escalation.created", session_id=session.id, ticket=row["ticket_number"], trigger=trigger)
         return Ticket(row["id"], row["ticket_number"], session.id, trigger, row["status"], True)
 
     def _console_url(self) -> str:
-        base = self.s.settings.public_base_url.rstrip("/")
+        base = self._settings.public_base_url.rstrip("/")
         return f"{base}/admin#escalations" if base else ""
 
     # -- the support side -------------------------------------------------------------------------
@@ -152,8 +156,8 @@ class Escalations:
     async def list(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="bad_status")
-        cipher = self.s.store.cipher
-        rows = await self.s.db.fetch(
+        cipher = self._store.cipher
+        rows = await self._pool.fetch(
             """SELECT e.id, e.ticket_number, e.session_id, e.user_id, s.user_name, s.lang, e.machine_id, e.trigger,
                       e.reason, e.status, e.assignee, e.created_at, e.updated_at
                  FROM escalations e JOIN sessions s ON s.id = e.session_id
@@ -162,26 +166,26 @@ class Escalations:
         return [_iso({**dict(r), "reason": cipher.open(r["reason"])}) for r in rows]
 
     async def get(self, escalation_id: int) -> dict[str, Any]:
-        row = await self.s.db.fetchrow(
+        row = await self._pool.fetchrow(
             """SELECT e.*, s.user_name, s.lang, s.status AS session_status
                  FROM escalations e JOIN sessions s ON s.id = e.session_id WHERE e.id = $1""", escalation_id)
         if row is None:
             raise NotFound("no such escalation", code="escalation_unknown")
-        cipher = self.s.store.cipher
+        cipher = self._store.cipher
         out = _iso(dict(row))
         out["reason"] = cipher.open(out["reason"])
         snapshot = out.pop("snapshot") or {}
         snapshot["transcript"] = [{**m, "text": cipher.open(m.get("text", ""))} for m in snapshot.get("transcript") or []]
-        agents = {r["message_id"]: r["agent_name"] for r in await self.s.db.fetch(
+        agents = {r["message_id"]: r["agent_name"] for r in await self._pool.fetch(
             "SELECT message_id, agent_name FROM support_replies WHERE escalation_id = $1", escalation_id)}
-        history = await self.s.store.history(row["session_id"])
+        history = await self._store.history(row["session_id"])
         out["transcript"] = [{"id": m["id"], "role": m["role"], "text": m["text"], "status": m["status"],
                               "created_at": m["created_at"], **({"agent": agents[m["id"]]} if m["id"] in agents else {})}
                              for m in history if m["text"] or m["role"] == "user"]
         out["machine"] = snapshot.get("machine")
         out["steps"] = snapshot.get("steps") or []
         out["snapshot"] = snapshot
-        out["notifications"] = [_iso(dict(r)) for r in await self.s.db.fetch(
+        out["notifications"] = [_iso(dict(r)) for r in await self._pool.fetch(
             "SELECT id, channel, target, status, attempts, uncertain, last_error, created_at, sent_at"
             " FROM notification_deliveries WHERE escalation_id = $1 ORDER BY created_at", escalation_id)]
         return out
@@ -193,25 +197,24 @@ class Escalations:
             raise BadRequest("the reply is empty", code="reply_empty")
         if len(text) > REPLY_MAX_CHARS:
             raise BadRequest(f"the reply is longer than {REPLY_MAX_CHARS} characters", code="reply_too_long")
-        row = await self.s.db.fetchrow(
+        row = await self._pool.fetchrow(
             "SELECT e.session_id, e.status, s.lang FROM escalations e JOIN sessions s ON s.id = e.session_id"
             " WHERE e.id = $1", escalation_id)
         if row is None:
             raise NotFound("no such escalation", code="escalation_unknown")
         message_id = uuid.uuid4().hex
-        await self.s.store.insert_assistant_message(message_id, row["session_id"], None, row["lang"], role="support",
+        await self._store.insert_assistant_message(message_id, row["session_id"], None, row["lang"], role="support",
                                                     text=text, status="complete", mode="support")
-        async with self.s.db.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO support_replies (message_id, escalation_id, agent_id, agent_name) VALUES ($1, $2, $3, $4)",
                 message_id, escalation_id, principal.user_id, principal.name)
             await conn.execute(
                 "UPDATE escalations SET status = CASE WHEN status = 'open' THEN 'in_progress' ELSE status END,"
                 " assignee = COALESCE(assignee, $2), updated_at = now() WHERE id = $1", escalation_id, principal.name)
-        seq, _ = await self.s.state.publish(row["session_id"], {"type": "support_message", "message_id": message_id,
-                                                                "agent": principal.name, "text": text})
-        self.s.metrics.frames_sent.labels("support_message").inc()
-        await self.s.store.audit(principal.user_id, "escalation.reply", str(escalation_id),
+        seq, _ = await self._stream.publish(row["session_id"], SupportMessage(message_id, principal.name, text))
+        self._metrics.frames_sent.labels("support_message").inc()
+        await self._store.audit(principal.user_id, "escalation.reply", str(escalation_id),
                                  {"message_id": message_id, "chars": len(text)})
         log.info("escalation.reply", escalation_id=escalation_id, message_id=message_id, seq=seq)
         return {"message_id": message_id, "session_id": row["session_id"], "seq": seq}
@@ -220,14 +223,14 @@ class Escalations:
         if status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="bad_status")
         try:
-            row = await self.s.db.fetchrow(
+            row = await self._pool.fetchrow(
                 "UPDATE escalations SET status = $2, assignee = COALESCE(assignee, $3), updated_at = now()"
                 " WHERE id = $1 RETURNING id, ticket_number, status, session_id", escalation_id, status, principal.name)
         except asyncpg.UniqueViolationError as exc:  # re-opening while the session has another open ticket
             raise Conflict("the session already has another open ticket", code="escalation_conflict") from exc
         if row is None:
             raise NotFound("no such escalation", code="escalation_unknown")
-        await self.s.store.audit(principal.user_id, "escalation.status", str(escalation_id), {"status": status})
+        await self._store.audit(principal.user_id, "escalation.status", str(escalation_id), {"status": status})
         log.info("escalation.status", escalation_id=escalation_id, status=status)
         return dict(row)
 
@@ -237,12 +240,3 @@ def _iso(d: dict[str, Any]) -> dict[str, Any]:
         if d.get(key) is not None and hasattr(d[key], "isoformat"):
             d[key] = d[key].isoformat()
     return d
-
-
-async def build(services: Services) -> Escalations:
-    """The escalation service with its notifier registered as a job and in /health/ready."""
-    notifier = Notifier(services.settings, services.db, services.jobs, services.metrics, services.store.cipher)
-    notifier.register()
-    services.extra_health.append(notifier.smtp_health)
-    services.extra_health.append(notifier.backlog_health)
-    return Escalations(services, notifier)

@@ -15,7 +15,7 @@ import json
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -35,7 +35,7 @@ class MappingError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SchemaMapping:
-    """The SQL that reads the host schema; see server/host_demo/mapping.yaml for the contract."""
+    """The SQL that reads the host schema; see server/support/host_demo/mapping.yaml for the contract."""
 
     machine: str
     maintenance: str | None = None
@@ -115,6 +115,28 @@ def due_maintenance(hours: float | None, intervals: list[dict[str, Any]],
 
 def _num(x: float) -> int | float:
     return int(x) if float(x).is_integer() else round(x, 1)
+
+
+class MachineSource(Protocol):
+    """Where machine context comes from: the host database, or nothing but the machine's id."""
+
+    async def context(self, machine_id: str) -> dict[str, Any] | None:
+        """The machine's context, ``None`` when the machine is unknown."""
+        ...
+
+    async def models(self, machine_ids: list[str]) -> dict[str, str]:
+        """Machine id -> model for the machines whose model is known."""
+        ...
+
+
+class NoMachineDirectory:
+    """No host database: every machine is known by its id alone, with no model."""
+
+    async def context(self, machine_id: str) -> dict[str, Any] | None:
+        return {"id": machine_id}
+
+    async def models(self, machine_ids: list[str]) -> dict[str, str]:
+        return {}
 
 
 class MachineDirectory:

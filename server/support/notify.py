@@ -30,6 +30,7 @@ from core.health import ComponentHealth, Status
 from core.logs import get_logger
 from core.settings import Settings
 from server.observability import Metrics
+from server.storage.jobs import JobQueue
 from server.storage.store import TextCipher
 
 log = get_logger("server.notify")
@@ -59,7 +60,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class Notifier:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, jobs: Any, metrics: Metrics, cipher: TextCipher) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, jobs: JobQueue, metrics: Metrics,
+                 cipher: TextCipher) -> None:
         self._s = settings
         self._cipher = cipher
         self._pool = pool

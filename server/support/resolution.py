@@ -10,10 +10,14 @@ from typing import Any
 
 from core.errors import AppError
 from core.logs import get_logger
+from knowledge import KnowledgeBase
 from server.auth import Principal
-from server.services import Services
-from server.storage.store import SessionRow
+from server.observability import Metrics
+from server.protocol import Resolved
+from server.storage.store import SessionRow, Store
 from server.support.escalation import diagnostic_steps
+from server.support.machines import MachineSource
+from server.support.streams import SessionStream
 
 log = get_logger("server.resolution")
 
@@ -42,36 +46,48 @@ def resolution_text(question: str, machine: dict[str, Any] | None, steps: list[d
     return title, "\n".join(lines)
 
 
-async def resolve_session(services: Services, session: SessionRow, principal: Principal, *, resolved: bool,
-                          save: bool) -> dict[str, Any]:
-    """Record the user's verdict, save the resolution when asked and possible, and tell every device."""
-    s = services
-    fresh = await s.store.get_session(session.id) or session
-    machine = await s.machine_context(fresh.machine_id) if fresh.machine_id else None
-    model = (machine or {}).get("model")
-    await s.store.update_session(session.id, status="resolved" if resolved else "unresolved")
-    saved, entry_id = False, None
-    if resolved and save and s.kb is not None:
-        history = await s.store.history(session.id)
-        questions = [m["text"] for m in history if m["role"] == "user" and m["text"]]
-        answers = [m["text"] for m in history if m["role"] == "assistant" and m["text"] and m["status"] == "complete"]
-        if questions:
-            title, text = resolution_text(questions[0], machine, diagnostic_steps(fresh.state),
-                                          answers[-1] if answers else "")
-            try:
-                entry_id = await s.kb.add_entry(kind="resolution", title=title, text=text, machine_model=model,
-                                                lang=fresh.lang, source=f"session:{session.id}")
-                saved = True
-            except (AppError, ValueError, OSError) as exc:
-                # the verdict is recorded either way; the failed save is logged and counted
-                s.metrics.degraded.labels("resolution_save").inc()
-                log.warning("resolution.save_failed", session_id=session.id, error=type(exc).__name__,
-                            detail=str(exc)[:200])
-    await s.store.record_event("resolved", session_id=session.id, user_id=principal.user_id, machine_model=model,
-                               lang=fresh.lang, data={"resolved": resolved, "saved": saved, "entry_id": entry_id,
-                                                      "machine_id": fresh.machine_id})
-    frame = {"type": "resolved", "resolved": resolved, "saved": saved}
-    await s.state.publish(session.id, frame)
-    s.metrics.frames_sent.labels("resolved").inc()
-    log.info("resolution.recorded", session_id=session.id, resolved=resolved, saved=saved)
-    return frame
+class Resolutions:
+    """The user's verdict on a conversation, and the resolution saved to the knowledge base."""
+
+    def __init__(self, *, store: Store, stream: SessionStream, metrics: Metrics, machines: MachineSource,
+                 kb: KnowledgeBase | None) -> None:
+        self._store = store
+        self._stream = stream
+        self._metrics = metrics
+        self._machines = machines
+        self._kb = kb
+
+    async def resolve(self, session: SessionRow, principal: Principal, *, resolved: bool,
+                      save: bool) -> Resolved:
+        """Record the user's verdict, save the resolution when asked and possible, and tell every device."""
+        fresh = await self._store.get_session(session.id) or session
+        machine = await self._machines.context(fresh.machine_id) if fresh.machine_id else None
+        model = (machine or {}).get("model")
+        await self._store.update_session(session.id, status="resolved" if resolved else "unresolved")
+        saved, entry_id = False, None
+        if resolved and save and self._kb is not None:
+            history = await self._store.history(session.id)
+            questions = [m["text"] for m in history if m["role"] == "user" and m["text"]]
+            answers = [m["text"] for m in history if m["role"] == "assistant" and m["text"] and m["status"] == "complete"]
+            if questions:
+                title, text = resolution_text(questions[0], machine, diagnostic_steps(fresh.state),
+                                              answers[-1] if answers else "")
+                try:
+                    entry_id = await self._kb.add_entry(kind="resolution", title=title, text=text,
+                                                        machine_model=model, lang=fresh.lang,
+                                                        source=f"session:{session.id}")
+                    saved = True
+                except (AppError, ValueError, OSError) as exc:
+                    # the verdict is recorded either way; the failed save is logged and counted
+                    self._metrics.degraded.labels("resolution_save").inc()
+                    log.warning("resolution.save_failed", session_id=session.id, error=type(exc).__name__,
+                                detail=str(exc)[:200])
+        await self._store.record_event("resolved", session_id=session.id, user_id=principal.user_id,
+                                       machine_model=model, lang=fresh.lang,
+                                       data={"resolved": resolved, "saved": saved, "entry_id": entry_id,
+                                             "machine_id": fresh.machine_id})
+        frame = Resolved(resolved, saved)
+        await self._stream.publish(session.id, frame)
+        self._metrics.frames_sent.labels("resolved").inc()
+        log.info("resolution.recorded", session_id=session.id, resolved=resolved, saved=saved)
+        return frame

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
-from core.errors import AppError
+from core.errors import DependencyUnavailable
 
 # sha256 of each file of the assembled model directory (model.bin is part1 + part2).
 MODEL_FILES: Mapping[str, str] = {
@@ -45,10 +45,12 @@ BUNDLED_NAMES = frozenset({"", "base", "bundled"})
 _CHUNK = 1 << 20
 
 
-class ModelError(AppError):
-    """The speech model is missing, corrupt or misconfigured."""
+class ModelError(DependencyUnavailable):
+    """The speech model is missing, corrupt or misconfigured (503 ``voice_model_unavailable``), or the
+    transcriber is not running (503 ``voice_unavailable``)."""
 
-    status, default_code = 503, "voice_model_unavailable"
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__("voice_model", message, code=code)
 
 
 def _sha256(path: Path) -> str:

@@ -26,7 +26,9 @@ import numpy as np
 
 from core.errors import AppError, BadRequest, BusyError, PayloadTooLarge
 from core.health import ComponentHealth, Status
+from core.languages import LANGUAGES
 from core.logs import get_logger
+from core.settings import Settings
 from server.observability import Metrics
 from server.voice.audio import (
     SAMPLE_RATE,
@@ -41,8 +43,7 @@ from server.voice.text import correct_codes
 
 logger = get_logger("server.voice")
 
-# The six languages of the service, as Whisper codes (Whisper writes Norwegian as "no").
-LANGUAGES = ("en", "el", "ar", "es", "tr", "no")
+# The six languages of the service are Whisper codes too (Whisper writes Norwegian as "no").
 _LANGUAGE_ALIASES = {"nb": "no", "nn": "no", "nob": "no", "nno": "no", "gr": "el", "ell": "el", "ara": "ar",
                      "eng": "en", "spa": "es", "tur": "tr", "nor": "no"}
 # During detection these fold into Norwegian: Whisper base often hears Norwegian as Nynorsk or Danish.
@@ -112,7 +113,7 @@ class Transcriber:
         self._jobs: set[_Job] = set()
 
     @classmethod
-    def from_settings(cls, settings: Any, metrics: Metrics) -> Transcriber:
+    def from_settings(cls, settings: Settings, metrics: Metrics) -> Transcriber:
         """Build from :class:`server.settings.Settings` (WHISPER_MODEL, WHISPER_CACHE_DIR, VOICE_*)."""
         return cls(
             lambda: resolve_model(settings.whisper_model, settings.whisper_cache_path),

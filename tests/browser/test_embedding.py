@@ -89,7 +89,7 @@ def host_site(tmp_path: Path) -> Any:
     import http.server
     import threading
 
-    from tests.support.scripted_llm import free_port
+    from testkit.scripted_llm import free_port
 
     class Site:
         def __init__(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import WebSocketRoute, expect
 
-from tests.support.scripted_llm import DEFAULT_TEXT
+from testkit.scripted_llm import DEFAULT_TEXT
 
 from .helpers import TIMEOUT, answers, ask, finished_answer, open_widget, shadow_eval
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from playwright.async_api import expect
 
-from tests.support.scripted_llm import DEFAULT_TEXT
+from testkit.scripted_llm import DEFAULT_TEXT
 
 from .helpers import TIMEOUT, answers, ask, finished_answer, open_widget, shadow_eval
 

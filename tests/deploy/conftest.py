@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
 import re
 import shutil
 import signal
@@ -21,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 
-from tests.support.scripted_llm import free_port
-from tests.support.wsclient import ChatClient
+from testkit.scripted_llm import free_port
+from testkit.tls import CertificatePair, write_self_signed
+from testkit.wsclient import ChatClient
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -53,42 +51,13 @@ def substitute(text: str, replacements: list[tuple[str, str]]) -> str:
 
 # -- TLS ----------------------------------------------------------------------------------------------
 
-@dataclass
-class TLSFiles:
-    cert: Path
-    key: Path
-
-    def client_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=str(self.cert))
-        return ctx
+TLSFiles = CertificatePair
 
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     """A self-signed certificate for localhost / 127.0.0.1 (what deploy/nginx/certs holds in production)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    directory = tmp_path_factory.mktemp("certs")
-    (directory / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "privkey.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                              serialization.PrivateFormat.PKCS8,
-                                                              serialization.NoEncryption()))
-    return TLSFiles(directory / "fullchain.pem", directory / "privkey.pem")
+    return write_self_signed(tmp_path_factory.mktemp("certs"))
 
 
 # -- nginx ----------------------------------------------------------------------------------------------
@@ -199,20 +168,8 @@ async def nginx_in_front(two_replicas: list[Any], tls_files: TLSFiles, tmp_path:
 class TLSChatClient(ChatClient):
     """The suite's protocol client, connecting over wss:// with a given TLS context."""
 
-    def __init__(self, ws_url: str, token: str, ssl_context: ssl.SSLContext, **kw: Any) -> None:
-        super().__init__(ws_url, token, **kw)
-        self.ssl_context = ssl_context
-
-    async def connect(self, *, session_id: str | None = None, last_seq: int | None = None, **hello: Any) -> dict[str, Any]:
-        self.ws = await websockets.connect(self.ws_url, origin=self.origin, max_size=2**22, ssl=self.ssl_context)  # type: ignore[arg-type]
-        await self.send({"type": "hello", "v": 1, "token": self.token, "session_id": session_id,
-                         "last_seq": last_seq, **hello})
-        ready = await self.recv()
-        if ready["type"] != "ready":
-            raise AssertionError(f"expected ready, got {ready}")
-        self.ready = ready
-        self.session_id = ready["session_id"]
-        return ready
+    def __init__(self, ws_url: str, token: str, ssl_context: ssl.SSLContext, *, origin: str | None = None) -> None:
+        super().__init__(ws_url, token, origin=origin, ssl_context=ssl_context)
 
 
 def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float:

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from core.settings import FIELDS
+from testkit.scripted_llm import free_port
 from tests.deploy.conftest import ROOT, tool
-from tests.support.scripted_llm import free_port
 
 K8S = ROOT / "deploy" / "k8s"
 
@@ -385,7 +385,9 @@ def _app_http_routes() -> dict[str, set[str]]:
     from core.settings import Settings
     from server.app import create_app
 
-    app = create_app(Settings(env="production", jwt_secret="x" * 40))
+    # the URLs are never connected: create_app does no I/O, only the lifespan connects
+    app = create_app(Settings(env="production", jwt_secret="x" * 40, database_url="postgresql://unused/unused",
+                              redis_url="redis://unused:6379/0"))
     out: dict[str, set[str]] = {}
     for route in app.routes:
         if isinstance(route, Route):

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from testkit.scripted_llm import free_port
 from tests.deploy.conftest import ROOT
-from tests.support.scripted_llm import free_port
 
 DEBIAN_PG = "postgresql://postgres@127.0.0.1:5432/postgres"  # Debian's PostgreSQL 15: no pgvector package
 

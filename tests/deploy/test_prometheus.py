@@ -12,6 +12,7 @@ import httpx
 import pytest
 import yaml
 
+from testkit.scripted_llm import free_port
 from tests.deploy.conftest import (
     ROOT,
     exported_metric_names,
@@ -20,7 +21,6 @@ from tests.deploy.conftest import (
     tool,
     wait_until,
 )
-from tests.support.scripted_llm import free_port
 
 PROM_DIR = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboard.json"

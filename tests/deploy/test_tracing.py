@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.tracing import Tracing, add_trace_ids, setup_tracing, shutdown_tracing, traces_endpoint
-from tests.support.scripted_llm import ThreadedServer
+from testkit.scripted_llm import ThreadedServer
 
 
 class OTLPReceiver:
@@ -177,19 +177,10 @@ def test_log_events_carry_trace_ids(settings_factory, collector):
     assert trace.get_current_span().get_span_context().is_valid is False
 
 
-def _tracing_wired() -> bool:
-    import dataclasses
-
-    from server.services import Services
-
-    return any(f.name == "tracing" for f in dataclasses.fields(Services))
-
-
-@pytest.mark.skipif(not _tracing_wired(), reason="the app does not create its Tracing yet (Services.tracing)")
 async def test_a_conversation_is_traced_end_to_end(collector, settings_factory, llm_server, running_server, make_token):
     """A real replica with OTEL_EXPORTER_OTLP_ENDPOINT set: one question gives connection, turn, retrieval,
     LLM and database spans in one trace, exported when the replica stops."""
-    from tests.support.wsclient import ChatClient
+    from testkit.wsclient import ChatClient
 
     settings = settings_factory(otel_exporter_otlp_endpoint=collector.url, openai_base_url=llm_server.base_url,
                                 openai_api_key="test-key", openai_model="primary")

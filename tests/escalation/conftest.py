@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support.scripted_llm import ThreadedServer, free_port
+from testkit.scripted_llm import ThreadedServer, free_port
 
 WEBHOOK_SECRET = "webhook-secret-for-tests"
 

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from server.engine.diagnostics import DiagnosticState, Step
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
@@ -37,10 +39,11 @@ async def ticket(http: httpx.AsyncClient, base: str, token: str, ticket_id: int)
 
 async def set_diagnostic(database_url: str, session_id: str, steps: list[dict[str, Any]], **extra: Any) -> None:
     """Record diagnostic steps and answers in the session, as the conversation engine stores them."""
+    diagnostic = DiagnosticState(steps=tuple(Step(**step) for step in steps))
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute("UPDATE sessions SET state = state || $2::jsonb WHERE id = $1", session_id,
-                           json.dumps({"diagnostic": {"steps": steps}, **extra}))
+                           json.dumps({**diagnostic.session_patch(), **extra}))
     finally:
         await conn.close()
 

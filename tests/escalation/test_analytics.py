@@ -6,7 +6,7 @@ import datetime as dt
 
 import httpx
 
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 from .helpers import bearer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 from .helpers import bearer
 

@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 
 from server.support.machines import due_maintenance
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 from .helpers import bearer, fetch
 

@@ -10,7 +10,7 @@ import httpx
 from cryptography.fernet import Fernet
 from pgqueuer import Queries
 
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 from .conftest import WEBHOOK_SECRET
 from .helpers import bearer, eventually, fetch, set_diagnostic, ticket

@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from knowledge import KnowledgeBase, Limits, OpenAIEmbedder
 from knowledge.errors import EmbedderMismatch, EmbeddingFailed
+from testkit.scripted_llm import ThreadedServer
 from tests.knowledge import documents
-from tests.support.scripted_llm import ThreadedServer
 
 
 class EmbeddingsServer:

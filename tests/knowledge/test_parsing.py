@@ -8,7 +8,7 @@ from knowledge import sniff
 from knowledge.chunking import Chunker
 from knowledge.codes import extract_codes
 from knowledge.embedders import approximate_tokens
-from knowledge.parsing.formats import parse
+from knowledge.parsing import parse
 from tests.knowledge import documents
 
 

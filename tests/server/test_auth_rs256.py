@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support.scripted_llm import ThreadedServer
-from tests.support.wsclient import ChatClient
+from testkit.scripted_llm import ThreadedServer
+from testkit.wsclient import ChatClient
 
 
 async def test_rs256_token_from_jwks_is_accepted_and_foreign_key_refused(settings_factory, running_server):

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 MANUAL = (Path(__file__).parent / "data" / "brushdrive.md").read_bytes()
 

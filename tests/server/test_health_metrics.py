@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 
 async def test_ready_reports_each_component(llm_settings, llm_server, running_server):

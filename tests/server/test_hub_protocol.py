@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 
 async def _hello_and_close(ws_url: str, hello: dict, origin: str | None = None) -> tuple[dict, int]:

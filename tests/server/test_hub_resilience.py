@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 ANSWER = " ".join(f"word{i}" for i in range(60))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.wsclient import ChatClient
+from testkit.wsclient import ChatClient
 
 from .speech import SENTENCES, wer
 from .test_voice_http import voice_settings, wait_voice_healthy

@@ -10,7 +10,7 @@ Script entries (dicts):
   {"kind": "error", "status": 429|500|401|..., "model": "m"?}
   {"kind": "cut", "text": "...", "after": 3}      stream 3 tokens then drop the connection
   {"kind": "hang"}                                 never answer (time-out tests)
-Run standalone: ``python -m tests.support.scripted_llm --port 9999 --profile tokens:150:0.3:0.015``.
+Run standalone: ``python -m testkit.scripted_llm --port 9999 --profile tokens:150:0.3:0.015``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import uuid
 from typing import Any
 
@@ -12,10 +13,14 @@ from websockets.asyncio.client import ClientConnection
 
 
 class ChatClient:
-    def __init__(self, ws_url: str, token: str, *, origin: str | None = None) -> None:
+    """One protocol session over a real socket; ``ssl_context`` is for wss:// URLs."""
+
+    def __init__(self, ws_url: str, token: str, *, origin: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.ws_url = ws_url
         self.token = token
         self.origin = origin
+        self.ssl_context = ssl_context
         self.ws: ClientConnection | None = None
         self.session_id: str | None = None
         self.last_seq = 0
@@ -24,8 +29,10 @@ class ChatClient:
 
     async def connect(self, *, session_id: str | None = None, last_seq: int | None = None, max_queue: int = 16,
                       **hello: Any) -> dict[str, Any]:
+        # websockets refuses ssl=None for wss:// (it builds a default context only when ssl is absent)
+        tls: dict[str, Any] = {"ssl": self.ssl_context} if self.ssl_context is not None else {}
         self.ws = await websockets.connect(self.ws_url, origin=self.origin, max_size=2**22,  # type: ignore[arg-type]
-                                           max_queue=max_queue)
+                                           max_queue=max_queue, **tls)
         await self.send({"type": "hello", "v": 1, "token": self.token, "session_id": session_id, "last_seq": last_seq, **hello})
         ready = await self.recv()
         if ready["type"] != "ready":
@@ -46,10 +53,11 @@ class ChatClient:
         await self.send({"type": "message", "client_id": client_id, "text": text, **extra})
         return client_id
 
-    async def recv(self, timeout: float = 20) -> dict[str, Any]:
+    # a per-call timeout is this client's API: tests wait for different frames for different times
+    async def recv(self, timeout: float = 20) -> dict[str, Any]:  # noqa: ASYNC109
         assert self.ws is not None
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        frame = json.loads(raw)
+        frame: dict[str, Any] = json.loads(raw)
         self.frames.append(frame)
         if "seq" in frame and frame["seq"] is not None:
             if frame["seq"] != self.last_seq + 1 and self.last_seq:
@@ -57,7 +65,7 @@ class ChatClient:
             self.last_seq = frame["seq"]
         return frame
 
-    async def until(self, kind: str, timeout: float = 20, **match: Any) -> dict[str, Any]:
+    async def until(self, kind: str, timeout: float = 20, **match: Any) -> dict[str, Any]:  # noqa: ASYNC109
         """Receive until a frame of ``kind`` (matching ``match``) arrives; returns it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

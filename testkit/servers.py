@@ -18,7 +18,7 @@ from core.settings import Settings
 
 from .scripted_llm import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class ServerHandle:
@@ -46,6 +46,12 @@ class ServerHandle:
         return self.proc.wait(timeout)
 
 
+def _spawn(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log_file:
+        return subprocess.Popen([sys.executable, "-m", "server", "serve"], cwd=ROOT, env=env,
+                                stdout=log_file, stderr=subprocess.STDOUT)
+
+
 @contextlib.asynccontextmanager
 async def running_server(settings: Settings, *, log_dir: Path | None = None, ready_timeout: float = 90,
                          extra_env: dict[str, str] | None = None) -> AsyncIterator[ServerHandle]:
@@ -57,9 +63,7 @@ async def running_server(settings: Settings, *, log_dir: Path | None = None, rea
     log_dir = log_dir or settings.data_path
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{settings.port}.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "server", "serve"], cwd=ROOT, env=env,
-                                stdout=log_file, stderr=subprocess.STDOUT)
+    proc = await asyncio.to_thread(_spawn, env, log_path)
     handle = ServerHandle(proc, settings, log_path)
     try:
         deadline = time.monotonic() + ready_timeout

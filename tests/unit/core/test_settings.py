@@ -1,0 +1,93 @@
+"""Settings from the environment: each kind parsed, every malformed value refused with the variable
+named, and the type annotations in step with the table."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import pytest
+
+from core import settings as settings_module
+from core.settings import DEFAULT_JWT_SECRET, FIELDS, Settings, SettingsError
+
+
+def test_defaults_are_typed_values() -> None:
+    s = Settings()
+    assert (s.port, s.llm_temperature, s.kb_seed_samples) == (8000, 0.2, True)
+    assert s.allowed_origins == () and s.webhook_urls == ()
+    assert s.data_dir == Path("var") and s.kb_storage_dir is None
+    assert s.kb_storage_path == s.data_path / "manuals" and s.data_path.is_absolute()
+
+
+@pytest.mark.parametrize(("env", "attr", "value"), [
+    ({"PORT": "9000"}, "port", 9000),
+    ({"LLM_TEMPERATURE": "0.7"}, "llm_temperature", 0.7),
+    ({"KB_SEED_SAMPLES": "off"}, "kb_seed_samples", False),
+    ({"KB_SEED_SAMPLES": "YES"}, "kb_seed_samples", True),
+    ({"KB_SEED_SAMPLES": ""}, "kb_seed_samples", False),
+    ({"ALLOWED_ORIGINS": " https://a.example , ,https://b.example"}, "allowed_origins",
+     ("https://a.example", "https://b.example")),
+    ({"KB_STORAGE_DIR": "/srv/manuals"}, "kb_storage_dir", Path("/srv/manuals")),
+    ({"KB_STORAGE_DIR": ""}, "kb_storage_dir", None),
+    ({"EMBEDDER": "openai"}, "embedder", "openai"),
+])
+def test_good_values(env: dict[str, str], attr: str, value: object) -> None:
+    assert getattr(Settings.from_env(env), attr) == value
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"PORT": "eighty"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"LLM_TIMEOUT_SECONDS": "soon"}, "LLM_TIMEOUT_SECONDS"),
+    ({"KB_SEED_SAMPLES": "maybe"}, "KB_SEED_SAMPLES"),
+    ({"SMTP_SECURITY": "ssl3"}, "SMTP_SECURITY"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ({"ENV": "production"}, "JWT_SECRET"),
+    ({"JWT_ALGORITHM": "RS256"}, "JWT_JWKS_URL"),
+    ({"DATA_DIR": ""}, "DATA_DIR"),
+])
+def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_production_accepts_a_real_secret() -> None:
+    s = Settings.from_env({"ENV": "production", "JWT_SECRET": "s" * 40})
+    assert not s.development and s.jwt_secret != DEFAULT_JWT_SECRET
+
+
+def test_unknown_names_and_assignment_are_refused() -> None:
+    with pytest.raises(SettingsError, match="no_such_setting"):
+        Settings(no_such_setting=1)
+    s = Settings()
+    with pytest.raises(AttributeError):
+        s.port = 1
+    unknown = "no_such_setting"  # by name: the type checker refuses the attribute, as it should
+    with pytest.raises(AttributeError):
+        getattr(s, unknown)
+
+
+def test_replace_validates_and_round_trips_through_the_environment() -> None:
+    s = Settings(port=9001, allowed_origins=("https://a.example",), kb_seed_samples=False)
+    assert Settings.from_env(s.to_env()) == s
+    assert s.replace(port=9002).port == 9002 and s.port == 9001
+    with pytest.raises(SettingsError):
+        s.replace(env="staging")
+
+
+def test_secrets_are_masked() -> None:
+    s = Settings(openai_api_key="sk-live-abc", smtp_password="")
+    assert s.redacted()["OPENAI_API_KEY"] == "***" and s.redacted()["SMTP_PASSWORD"] == ""
+    assert "sk-live-abc" not in repr(s)
+
+
+KIND_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": tuple[str, ...], "path": Path | None}
+
+
+def test_every_field_has_its_type_annotation() -> None:
+    hints = typing.get_type_hints(Settings, vars(settings_module))
+    hints.pop("_values")
+    assert set(hints) == {f.attr for f in FIELDS}, "add or remove the annotation on Settings"
+    for field in FIELDS:
+        assert hints[field.attr] == KIND_TYPES[field.kind], field.env
