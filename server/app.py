@@ -17,25 +17,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
 import redis.asyncio as aioredis
-import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import BaseRoute, WebSocketRoute
 
 from core.db import create_pool, migrate
-from core.errors import AppError, RateLimited
+from core.errors import AppError
 from core.health import ComponentHealth, HealthCheck, Status, constant_check, probe_check
 from core.logs import get_logger
 from core.settings import Settings
@@ -52,6 +46,7 @@ from server.engine.llm import OpenAIChat
 from server.http.admin import AdminRoutes
 from server.http.health import HealthRoutes
 from server.http.kb import KnowledgeRoutes
+from server.http.middleware import RequestContext, app_error
 from server.http.sessions import SessionRoutes
 from server.http.voice import VoiceRoutes
 from server.http.web import WebRoutes
@@ -269,70 +264,3 @@ async def _close(name: str, stop: Callable[[], Awaitable[object]]) -> None:
     except Exception as exc:
         log.error("app.close_failed", component=name, error=type(exc).__name__, detail=str(exc)[:300],
                   exc_info=exc)
-
-
-# -- requests -----------------------------------------------------------------------------------------
-
-def _request_id(scope: Scope) -> str:
-    state: MutableMapping[str, object] = scope.get("state") or {}
-    value = state.get("request_id")
-    return value if isinstance(value, str) else ""
-
-
-async def app_error(request: Request, exc: Exception) -> Response:
-    """An ``AppError`` as ``{"error": {"code", "message", "request_id"}}`` with its status."""
-    assert isinstance(exc, AppError)
-    headers = {"Retry-After": str(int(exc.retry_after) + 1)} if isinstance(exc, RateLimited) else None
-    return JSONResponse({"error": {**exc.to_dict(), "request_id": _request_id(request.scope)}},
-                        status_code=exc.status, headers=headers)
-
-
-class RequestContext:
-    """Pure ASGI middleware: a request id per request, bound to every log line; HTTP metrics; and the
-    catch-all for errors nothing else handled (a JSON 500 naming the request id, the traceback logged once)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
-        correlation = headers.get(b"x-correlation-id", b"").decode()[:64] or request_id
-        scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation)
-        if scope["type"] == "websocket":
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                structlog.contextvars.clear_contextvars()
-            return
-        started = time.perf_counter()
-        status = 500
-        response_started = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status, response_started = message["status"], True
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception as exc:
-            log.error("http.unhandled_error", method=scope.get("method", ""), path=scope.get("path", ""),
-                      error=type(exc).__name__, detail=str(exc)[:300], exc_info=exc)
-            if not response_started:
-                body = {"error": {"code": "internal_error", "message": "the server hit an unexpected error",
-                                  "request_id": request_id}}
-                await JSONResponse(body, status_code=500)(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            name = route.path if isinstance(route, Route | WebSocketRoute) else "unmatched"
-            self.metrics.http_requests.labels(scope.get("method", ""), name, str(status)).inc()
-            self.metrics.http_latency.labels(name).observe(time.perf_counter() - started)
-            structlog.contextvars.clear_contextvars()
