@@ -1,4 +1,5 @@
-"""Settings: typed, validated, documented, secrets masked."""
+"""Settings at the command line: the CLI refuses a default secret in production, and its tokens verify.
+(Parsing, validation and the generated docs are unit-tested in tests/unit/core/test_settings.py.)"""
 
 from __future__ import annotations
 
@@ -6,37 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from core.settings import FIELDS, Settings, SettingsError, render_markdown
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_configuration_doc_is_generated_from_the_settings_table():
-    assert (ROOT / "docs/configuration.md").read_text() == render_markdown(), \
-        "run: python -m server settings-doc > docs/configuration.md"
-    for field in FIELDS:
-        assert field.doc, field.env
-
-
-@pytest.mark.parametrize("env,message", [
-    ({"PORT": "eighty"}, "PORT"),
-    ({"LLM_TIMEOUT_SECONDS": "soon"}, "LLM_TIMEOUT_SECONDS"),
-    ({"SMTP_SECURITY": "ssl3"}, "SMTP_SECURITY"),
-    ({"KB_SEED_SAMPLES": "maybe"}, "KB_SEED_SAMPLES"),
-    ({"ENV": "production"}, "JWT_SECRET"),
-    ({"JWT_ALGORITHM": "RS256"}, "JWT_JWKS_URL"),
-])
-def test_bad_values_name_the_variable(env, message):
-    with pytest.raises(SettingsError, match=message):
-        Settings.from_env(env)
-
-
-def test_secrets_are_masked():
-    s = Settings.from_env({"OPENAI_API_KEY": "sk-live-abc", "JWT_SECRET": "x" * 40})
-    assert "sk-live-abc" not in repr(s) and "x" * 40 not in repr(s)
-    assert s.redacted()["OPENAI_API_KEY"] == "***"
 
 
 def test_cli_refuses_default_secret_in_production():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core import settings as settings_module
-from core.settings import DEFAULT_JWT_SECRET, FIELDS, Settings, SettingsError
+from core.settings import DEFAULT_JWT_SECRET, FIELDS, Settings, SettingsError, render_markdown
 
 
 def test_defaults_are_typed_values() -> None:
@@ -77,9 +77,16 @@ def test_replace_validates_and_round_trips_through_the_environment() -> None:
 
 
 def test_secrets_are_masked() -> None:
-    s = Settings(openai_api_key="sk-live-abc", smtp_password="")
+    s = Settings(openai_api_key="sk-live-abc", smtp_password="", jwt_secret="x" * 40)
     assert s.redacted()["OPENAI_API_KEY"] == "***" and s.redacted()["SMTP_PASSWORD"] == ""
-    assert "sk-live-abc" not in repr(s)
+    assert "sk-live-abc" not in repr(s) and "x" * 40 not in repr(s)
+
+
+def test_configuration_doc_is_generated_from_the_settings_table() -> None:
+    doc = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+    assert doc.read_text() == render_markdown(), "run: python -m server settings-doc > docs/configuration.md"
+    for field in FIELDS:
+        assert field.doc, field.env
 
 
 KIND_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": tuple[str, ...], "path": Path | None}
