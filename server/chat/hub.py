@@ -14,16 +14,17 @@ import collections
 import contextlib
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from core.errors import AppError, AuthError, DependencyUnavailable
+from core.errors import AppError, AuthError
 from core.logs import get_logger
 from core.settings import Settings
 from server import protocol
 from server.auth import Principal, TokenExpired, TokenVerifier, origin_allowed
 from server.chat.actions import Actions
+from server.chat.dictation import Dictation, Recording
 from server.chat.dispatch import Handlers
 from server.chat.fanout import Fanout, Subscription
 from server.chat.sessions import SessionState
@@ -42,9 +43,6 @@ from server.storage.store import SessionRow, Store
 from server.support.machines import MachineSource
 from server.tracing import Tracing
 from server.voice.transcriber import Transcriber
-
-if TYPE_CHECKING:
-    from server.voice.transcriber import Transcript
 
 log = get_logger("server.hub")
 
@@ -71,9 +69,7 @@ class Connection:
         self.principal: Principal | None = None
         self.session: SessionRow | None = None
         self.subscription: Subscription | None = None
-        self.audio: bytearray | None = None
-        self.audio_start: protocol.AudioStart | None = None  # the recording being received
-        self.audio_dropped = False  # the rest of a too-large recording is ignored quietly
+        self.recording = Recording()  # speech being received (audio_start .. audio_end)
         self.conn_id = uuid.uuid4().hex[:12]
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -120,7 +116,7 @@ class Hub:
         self.turns = turns
         self.actions = actions
         self.machines = machines
-        self.transcriber = transcriber
+        self.dictation = Dictation(transcriber, default_max_bytes=settings.ws_max_audio_bytes)
         self._sessions_here: dict[str, int] = {}
         self._write_timeout = max(2.0, 2 * settings.ws_ping_interval_seconds)
 
@@ -372,63 +368,29 @@ class Hub:
     # -- voice
     @HUB_HANDLERS.on(protocol.AudioStart)
     async def _on_audio_start(self, frame: protocol.AudioStart, conn: Connection) -> None:
-        if self.transcriber is None:
-            raise DependencyUnavailable("voice", "speech transcription is not available on this server")
-        conn.audio = bytearray()
-        conn.audio_start = frame
-        conn.audio_dropped = False
+        self.dictation.begin(conn.recording, frame)
 
     @HUB_HANDLERS.on(protocol.AudioCancel)
     async def _on_audio_cancel(self, frame: protocol.AudioCancel, conn: Connection) -> None:
-        conn.audio = None
+        self.dictation.cancel(conn.recording)
 
     def _on_audio_bytes(self, conn: Connection, data: bytes) -> None:
-        if conn.audio is None:
-            if not conn.audio_dropped:
-                conn.send_local(protocol.Error("audio_not_started", "send audio_start before audio bytes"))
-            return
-        limit = self._audio_limit()
-        if len(conn.audio) + len(data) > limit:
-            conn.audio = None
-            conn.audio_start = None
-            conn.audio_dropped = True
-            conn.send_local(protocol.Error("audio_too_large", f"recordings are limited to {limit} bytes"))
-            return
-        conn.audio.extend(data)
-
-    def _audio_limit(self) -> int:
-        configured = self.transcriber.limits.max_bytes if self.transcriber is not None else 0
-        return configured or self.settings.ws_max_audio_bytes
+        error = self.dictation.add(conn.recording, data)
+        if error is not None:
+            conn.send_local(error)
 
     @HUB_HANDLERS.on(protocol.AudioEnd)
     async def _on_audio_end(self, frame: protocol.AudioEnd, conn: Connection) -> None:
-        if conn.audio is None:
-            if conn.audio_dropped:
-                conn.audio_dropped = False
-                return
-            raise ProtocolError("audio_end without audio_start", code="audio_not_started")
-        audio, start = bytes(conn.audio), conn.audio_start
-        conn.audio = None
-        conn.audio_start = None
-        assert self.transcriber is not None and conn.session is not None and start is not None
-        lang = start.lang or conn.session.lang
+        recording = self.dictation.finish(conn.recording)
+        if recording is None:
+            return
+        audio, start = recording
+        assert conn.session is not None
         # transcription takes seconds: run it beside the receive loop so ping, cancel and messages still flow
-        task = asyncio.create_task(self._transcribe(conn, audio, lang, start.format))
+        task = asyncio.create_task(self.dictation.transcribe(audio, lang=start.lang or conn.session.lang,
+                                                             fmt=start.format, send=conn.send_local))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
-
-    async def _transcribe(self, conn: Connection, audio: bytes, lang: str, fmt: str | None) -> None:
-        assert self.transcriber is not None
-
-        def partial(t: Transcript) -> None:
-            conn.send_local(protocol.Transcript(True, t.text, t.language, round(t.duration, 2)))
-
-        try:
-            result = await self.transcriber.transcribe(audio, lang=lang, fmt=fmt, on_partial=partial)
-        except AppError as exc:
-            conn.send_local(protocol.Error(exc.code, exc.message))
-            return
-        conn.send_local(protocol.Transcript(False, result.text, result.language, round(result.duration, 2)))
 
 
 def frame_client_id(text: str) -> str | None:
