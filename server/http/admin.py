@@ -7,8 +7,6 @@ An operator may read the context of the machines in their token.
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -16,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from core.errors import BadRequest, DependencyUnavailable, ForbiddenError, NotFound
 from core.languages import LANGUAGES
 from server.auth import TokenVerifier, require_principal
+from server.http.bodies import read_json_object, required_text
 from server.storage.store import Store
 from server.support.analytics import Analytics, parse_range
 from server.support.escalation import Escalations
@@ -23,13 +22,7 @@ from server.support.machines import MachineSource
 
 
 async def _body(request: Request) -> dict[str, object]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest("the body must be JSON", code="bad_json") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="bad_json")
-    return body
+    return await read_json_object(request, code="bad_json")
 
 
 def _ticket_id(request: Request) -> int:
@@ -80,19 +73,13 @@ class AdminRoutes:
 
     async def reply(self, request: Request) -> Response:
         principal = await require_principal(request, self._verifier, role="support")
-        body = await _body(request)
-        text = body.get("text")
-        if not isinstance(text, str):
-            raise BadRequest("'text' is required", code="missing_field")
+        text = required_text(await _body(request), "text")
         result = await self._tickets().reply(_ticket_id(request), principal, text)
         return JSONResponse(result, status_code=201)
 
     async def set_status(self, request: Request) -> Response:
         principal = await require_principal(request, self._verifier, role="support")
-        body = await _body(request)
-        status = body.get("status")
-        if not isinstance(status, str):
-            raise BadRequest("'status' is required", code="missing_field")
+        status = required_text(await _body(request), "status")
         return JSONResponse(await self._tickets().set_status(_ticket_id(request), principal, status))
 
     async def analytics(self, request: Request) -> Response:

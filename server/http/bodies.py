@@ -1,6 +1,7 @@
-"""Reading uploaded files: one reader for every endpoint that takes a file (manuals, recordings).
+"""Reading request bodies: one reader for every endpoint that takes a file (manuals, recordings),
+and one for every endpoint that takes a JSON object.
 
-The body is refused (413) as soon as it passes its limit, whether the client declared its length or
+A body is refused (413) as soon as it passes its limit, whether the client declared its length or
 not, so nothing larger than the limit is ever buffered. Each endpoint keeps its own error codes and
 messages (``UploadRules``), so clients see the same refusals as before the readers were shared.
 """
@@ -8,6 +9,7 @@ messages (``UploadRules``), so clients see the same refusals as before the reade
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 
 from starlette.datastructures import UploadFile
@@ -115,3 +117,37 @@ async def read_upload(request: Request, rules: UploadRules) -> Upload:
         return Upload(data, upload.filename or "", upload.content_type, fields)
     finally:
         await form.close()
+
+
+JSON_BODY_MAX_BYTES = 1 << 20  # a reply, a status change or an expert entry is far smaller
+
+
+async def read_json_object(request: Request, *, code: str, limit: int = JSON_BODY_MAX_BYTES) -> dict[str, object]:
+    """The body as a JSON object; 400 ``code`` when it is not one, 413 when it passes ``limit`` bytes."""
+    raw = await read_body(request, limit, lambda: PayloadTooLarge(f"the body is larger than {limit} bytes",
+                                                                  code="body_too_large"))
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body must be a JSON object: {exc}", code=code) from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code=code)
+    return body
+
+
+def optional_text(body: dict[str, object], key: str, *, code: str) -> str | None:
+    """A text field of a JSON object: None when absent or empty, 400 ``code`` when not a string."""
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string", code=code)
+    return value
+
+
+def required_text(body: dict[str, object], key: str) -> str:
+    """A text field that must be there (400 ``missing_field`` otherwise)."""
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f"'{key}' is required", code="missing_field")
+    return value

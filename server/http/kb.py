@@ -8,7 +8,6 @@ is stored.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,7 +17,14 @@ from core.errors import BadRequest, DependencyUnavailable
 from core.logs import get_logger
 from knowledge import KnowledgeBase
 from server.auth import TokenVerifier, require_principal
-from server.http.uploads import MULTIPART_OVERHEAD, Upload, UploadRules, read_upload
+from server.http.bodies import (
+    MULTIPART_OVERHEAD,
+    Upload,
+    UploadRules,
+    optional_text,
+    read_json_object,
+    read_upload,
+)
 
 log = get_logger("server.kb_api")
 
@@ -149,16 +155,12 @@ class KnowledgeRoutes:
 
     async def add_entry(self, request: Request) -> Response:
         principal = await require_principal(request, self._verifier, role="admin")
-        try:
-            body = json.loads(await request.body())
-            if not isinstance(body, dict):
-                raise ValueError("expected a JSON object")
-        except ValueError as exc:
-            raise BadRequest(f"send a JSON object: {exc}", code="kb_bad_request") from exc
+        body = await read_json_object(request, code="kb_bad_request")
         entry_id = await self._base().add_entry(
             str(body.get("kind", "expert")), str(body.get("title", "")), str(body.get("text", "")),
-            machine_model=body.get("machine_model") or None, lang=body.get("lang") or None,
-            source=body.get("source") or f"admin:{principal.user_id}")
+            machine_model=optional_text(body, "machine_model", code="kb_bad_request"),
+            lang=optional_text(body, "lang", code="kb_bad_request"),
+            source=optional_text(body, "source", code="kb_bad_request") or f"admin:{principal.user_id}")
         return JSONResponse({"id": entry_id}, status_code=201)
 
     async def list_entries(self, request: Request) -> Response:

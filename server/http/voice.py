@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from core.errors import AppError, DependencyUnavailable, PayloadTooLarge
 from server.auth import TokenVerifier, require_principal
-from server.http.uploads import MULTIPART_OVERHEAD, UploadRules, read_body, read_upload
+from server.http.bodies import MULTIPART_OVERHEAD, UploadRules, read_body, read_upload
 from server.voice.audio import normalize_format
 from server.voice.transcriber import Transcriber
 
