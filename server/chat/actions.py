@@ -9,7 +9,7 @@ from server import protocol
 from server.auth import Principal
 from server.chat.dispatch import Handlers
 from server.chat.sessions import SessionState
-from server.chat.turns import TurnRunner
+from server.chat.turns import TurnRunner, step_frame
 from server.engine.diagnostics import DiagnosticState, UnknownStep
 from server.observability import Metrics
 from server.protocol import ClientFrame
@@ -71,8 +71,6 @@ class Actions:
     @HANDLERS.on(protocol.StepOutcome)
     async def on_step_outcome(self, frame: protocol.StepOutcome, session: SessionRow, principal: Principal) -> None:
         """Record how a step went and adapt: the next step, a follow-up answer, or a human."""
-        from server.chat.turns import step_frame
-
         fresh = await self.store.get_session(session.id)
         diagnostic = DiagnosticState.from_session(fresh.state if fresh else None)
         if diagnostic is None:
