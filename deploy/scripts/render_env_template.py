@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from core.settings import FIELDS  # noqa: E402
+from core.settings import FIELDS, by_section  # noqa: E402
 
 # Values for the Compose deployment (docker-compose.prod.yml); CHANGE_ME marks what must be set.
 PRODUCTION = {
@@ -65,16 +65,13 @@ def render() -> str:
         "# Generate secrets with: python -c 'import secrets; print(secrets.token_urlsafe(48))'",
         "# and a Fernet key with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
     ]
-    section = None
-    for field in FIELDS:
-        if field.section != section:
-            section = field.section
-            out += ["", f"# ---- {section} " + "-" * max(0, 70 - len(section))]
-        default = field.default if field.default is not None else ""
-        value = PRODUCTION.get(field.env, "" if default in (None, "") else str(default).lower() if isinstance(default, bool) else str(default))
-        doc = field.doc + (f" One of: {', '.join(field.choices)}." if field.choices else "")
-        out.append(f"# {doc}" + (" (secret)" if field.secret else ""))
-        out.append(f"{field.env}={value}")
+    for section, group in by_section(FIELDS):
+        out += ["", f"# ---- {section} " + "-" * max(0, 70 - len(section))]
+        for field in group:
+            default = field.default if field.default is not None else ""
+            value = PRODUCTION.get(field.env, "" if default in (None, "") else str(default).lower() if isinstance(default, bool) else str(default))
+            out.append(f"# {field.described}" + (" (secret)" if field.secret else ""))
+            out.append(f"{field.env}={value}")
     for title, rows in COMPOSE_ONLY:
         out += ["", f"# ---- {title} " + "-" * max(0, 70 - len(title))]
         for env, value, doc in rows:
