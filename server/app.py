@@ -23,6 +23,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -46,7 +47,7 @@ from server.engine.llm import OpenAIChat
 from server.http.admin import AdminRoutes
 from server.http.health import HealthRoutes
 from server.http.kb import KnowledgeRoutes
-from server.http.middleware import RequestContext, app_error
+from server.http.middleware import RequestContext, app_error, http_error
 from server.http.sessions import SessionRoutes
 from server.http.voice import VoiceRoutes
 from server.http.web import WebRoutes
@@ -254,7 +255,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, tracing: T
                                      allow_methods=["GET", "POST", "PUT", "DELETE"],
                                      allow_headers=["Authorization", "Content-Type", "X-Request-Id"]))
     return Starlette(routes=assembly.routes, middleware=middleware, lifespan=lifespan,
-                     exception_handlers={AppError: app_error})
+                     exception_handlers={AppError: app_error, HTTPException: http_error})
 
 
 async def _close(name: str, stop: Callable[[], Awaitable[object]]) -> None:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import MutableMapping
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -32,6 +33,21 @@ async def app_error(request: Request, exc: Exception) -> Response:
     headers = {"Retry-After": str(int(exc.retry_after) + 1)} if isinstance(exc, RateLimited) else None
     return JSONResponse({"error": {**exc.to_dict(), "request_id": _request_id(request.scope)}},
                         status_code=exc.status, headers=headers)
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, wrong method) in the same JSON shape as ours."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=headers)
+    return JSONResponse({"error": {"code": code, "message": str(exc.detail), "request_id": _request_id(request.scope)}},
+                        status_code=exc.status_code, headers=headers)
 
 
 class RequestContext:

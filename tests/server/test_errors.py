@@ -69,5 +69,12 @@ async def test_an_unexpected_error_is_a_json_500_with_the_request_id(settings_fa
             assert r.status_code == 503
             assert r.json() == {"error": {"code": "kb_unavailable", "message": "the knowledge base is not available",
                                           "request_id": "req-kb-1"}}
+            # the router's own refusals (no such path, wrong method) in the same shape
+            r = await client.get("/api/no-such-thing", headers={"X-Request-Id": "req-404"})
+            assert r.status_code == 404
+            assert r.json()["error"]["code"] == "not_found" and r.json()["error"]["request_id"] == "req-404"
+            r = await client.delete("/health/live", headers={"X-Request-Id": "req-405"})
+            assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+            assert "GET" in r.headers["allow"]
             # and the server keeps serving
             assert (await client.get("/health/live")).status_code == 200
