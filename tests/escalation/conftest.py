@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
 from email.message import Message
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from testkit.scripted_llm import ThreadedServer, free_port
+from testkit.tls import CertificatePair, write_self_signed
 
 WEBHOOK_SECRET = "webhook-secret-for-tests"
 
@@ -86,39 +80,14 @@ class SmtpServer:
             self.controller = None
 
 
-class TlsFiles:
-    """A self-signed certificate for 127.0.0.1; clients trust it through SSL_CERT_FILE."""
-
-    def __init__(self, directory: Path) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-        now = dt.datetime.now(dt.UTC)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-                .not_valid_after(now + dt.timedelta(days=1))
-                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                               critical=False)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256()))
-        self.cert = directory / "smtp-cert.pem"
-        self.key = directory / "smtp-key.pem"
-        self.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        self.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-
-    def server_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(self.cert, self.key)
-        return ctx
-
-
 @pytest.fixture(scope="session")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return TlsFiles(tmp_path_factory.mktemp("tls"))
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> CertificatePair:
+    """A self-signed certificate for 127.0.0.1; clients trust it through SSL_CERT_FILE."""
+    return write_self_signed(tmp_path_factory.mktemp("tls"), common_name="127.0.0.1", dns_names=(), stem="smtp-")
 
 
 @pytest.fixture
-def smtp_server(tls_files: TlsFiles) -> Iterator[Callable[..., SmtpServer]]:
+def smtp_server(tls_files: CertificatePair) -> Iterator[Callable[..., SmtpServer]]:
     """``smtp_server(start=True, port=None, security="none")``: a real SMTP server on a free port."""
     started: list[SmtpServer] = []
 
