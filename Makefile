@@ -56,7 +56,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check core server knowledge testkit tests bench
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/mypy core server knowledge
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf var tests/artifacts

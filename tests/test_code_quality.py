@@ -1,4 +1,4 @@
-"""The code style the project follows: ruff clean and `mypy --strict` clean (pyproject.toml) on core/, server/ and knowledge/."""
+"""The code style the project follows: ruff clean and `mypy --strict` clean (pyproject.toml) on core/, server/, knowledge/ and testkit/."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_is_clean():
-    out = subprocess.run([sys.executable, "-m", "ruff", "check", "core", "server", "knowledge"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", "core", "server", "knowledge", "testkit"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]
 
 
 def test_mypy_is_clean():
-    out = subprocess.run([sys.executable, "-m", "mypy", "core", "server", "knowledge"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]
 
 
