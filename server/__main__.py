@@ -86,7 +86,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
-    from server.check_config import main as check_main
+    from server.checks import main as check_main
 
     return check_main(settings, ["--skip", args.skip] if args.skip else [])
 
