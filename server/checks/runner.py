@@ -14,7 +14,9 @@ from server.checks.providers import check_embedder, check_llm, check_smtp, check
 from server.checks.results import CHECK_TIMEOUT_SECONDS, CheckResult, Outcome
 from server.checks.stores import check_postgres, check_redis
 
-CHECKS: tuple[tuple[str, Callable[[Settings], Awaitable[list[CheckResult]]]], ...] = (
+Check = Callable[[Settings], Awaitable[list[CheckResult]]]
+
+CHECKS: tuple[tuple[str, Check], ...] = (
     ("variables", check_variables),
     ("postgres", check_postgres),
     ("redis", check_redis),
@@ -27,7 +29,7 @@ CHECKS: tuple[tuple[str, Callable[[Settings], Awaitable[list[CheckResult]]]], ..
 )
 
 
-async def _guarded(name: str, check: Callable[[Settings], Awaitable[list[CheckResult]]],
+async def _guarded(name: str, check: Check,
                    settings: Settings) -> list[CheckResult]:
     try:
         return await asyncio.wait_for(check(settings), CHECK_TIMEOUT_SECONDS + 5)
@@ -35,31 +37,33 @@ async def _guarded(name: str, check: Callable[[Settings], Awaitable[list[CheckRe
         return [CheckResult(name, Outcome.FAIL, f"no answer within {CHECK_TIMEOUT_SECONDS + 5:.0f} s")]
 
 
-async def run_checks(settings: Settings, *, skip: frozenset[str] = frozenset()) -> list[CheckResult]:
-    """Run every check concurrently; results in the fixed order of ``CHECKS``.
+async def run_checks(settings: Settings, *, skip: frozenset[str] = frozenset(),
+                     checks: Sequence[tuple[str, Check]] = CHECKS) -> list[CheckResult]:
+    """Run the checks concurrently; results in the fixed order of ``checks``.
 
     ``skip`` names checks not to run (e.g. ``{"port"}`` when validating next to a running replica).
     """
-    selected = [(name, check) for name, check in CHECKS if name not in skip]
+    selected = [(name, check) for name, check in checks if name not in skip]
     groups = await asyncio.gather(*(_guarded(name, check, settings) for name, check in selected))
     results = [r for group in groups for r in group]
-    results += [CheckResult(name, Outcome.SKIP, "skipped (--skip)") for name, _ in CHECKS if name in skip]
+    results += [CheckResult(name, Outcome.SKIP, "skipped (--skip)") for name, _ in checks if name in skip]
     return results
 
 
-def main(settings: Settings, argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+def main(settings: Settings, argv: Sequence[str] | None = None, out: TextIO | None = None, *,
+         checks: Sequence[tuple[str, Check]] = CHECKS) -> int:
     """Print one line per check and a summary; 0 when nothing failed, 1 otherwise."""
     parser = argparse.ArgumentParser(prog="python -m server check-config",
                                      description="Validate the configuration against the real services.")
-    parser.add_argument("--skip", default="", help=f"comma-separated checks to skip: {', '.join(n for n, _ in CHECKS)}")
+    parser.add_argument("--skip", default="", help=f"comma-separated checks to skip: {', '.join(n for n, _ in checks)}")
     args = parser.parse_args(list(argv or []))
     skip = frozenset(s.strip() for s in args.skip.split(",") if s.strip())
-    unknown = skip - {n for n, _ in CHECKS}
+    unknown = skip - {n for n, _ in checks}
     stream = out or sys.stdout
     if unknown:
         print(f"unknown check(s) in --skip: {', '.join(sorted(unknown))}", file=stream)
         return 2
-    results = asyncio.run(run_checks(settings, skip=skip))
+    results = asyncio.run(run_checks(settings, skip=skip, checks=checks))
     for result in results:
         print(result.line(), file=stream)
     counts: dict[Any, int] = {o: sum(r.outcome is o for r in results) for o in Outcome}

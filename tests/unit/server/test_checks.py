@@ -1,0 +1,53 @@
+"""check-config's pure parts: secrets never shown in a DSN, one line per result, the summary's exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+
+from core.settings import Settings
+from server.checks import CHECKS, CheckResult, Outcome, main, redact_url, run_checks
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://app:s3cret@db:5432/abparts", "postgresql://app:***@db:5432/abparts"),
+    ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+    ("postgresql://db:5432/abparts", "postgresql://db:5432/abparts"),
+    ("http://[::1", "<unparseable URL>"),
+])
+def test_passwords_never_show(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_result_is_one_aligned_line() -> None:
+    assert CheckResult("redis", Outcome.WARN, "append-only file off").line() == "WARN  redis      append-only file off"
+
+
+def test_unknown_skip_names_are_refused_before_anything_runs() -> None:
+    out = io.StringIO()
+    assert main(Settings(), ["--skip", "port,nosuch"], out) == 2
+    assert "nosuch" in out.getvalue()
+
+
+def test_a_failed_check_fails_the_command_and_skips_are_listed() -> None:
+    async def ok(settings: Settings) -> list[CheckResult]:
+        return [CheckResult("a", Outcome.OK, "fine")]
+
+    async def bad(settings: Settings) -> list[CheckResult]:
+        return [CheckResult("b", Outcome.FAIL, "broken")]
+
+    checks = (("a", ok), ("b", bad), ("c", ok))
+    out = io.StringIO()
+    assert main(Settings(), ["--skip", "c"], out, checks=checks) == 1
+    text = out.getvalue()
+    assert "FAIL  b          broken" in text and "SKIP  c" in text
+    assert text.strip().endswith("check-config: FAILED (1 ok, 0 warnings, 1 failed, 1 skipped)")
+    results = asyncio.run(run_checks(Settings(), skip=frozenset({"b", "c"}), checks=checks))
+    assert [(r.name, r.outcome) for r in results] == [("a", Outcome.OK), ("b", Outcome.SKIP), ("c", Outcome.SKIP)]
+
+
+def test_every_check_has_a_distinct_name() -> None:
+    names = [name for name, _ in CHECKS]
+    assert len(names) == len(set(names)) and {"postgres", "redis", "llm", "port"} <= set(names)
