@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from server.chat.turns import DeltaBatcher
+from server.chat.batching import DeltaBatcher
 
 
 class SlowPublisher:
