@@ -91,7 +91,7 @@ Event = StatusEvent | DeltaEvent | StepsEvent | OfferEscalationEvent | SafetyEve
 
 def citation(n: int, p: Passage) -> dict[str, Any]:
     return {"n": n, "document_id": str(p.document_id), "title": p.title, "page": p.page,
-            "section": p.section, "url": p.url, "kind": getattr(p, "kind", "manual")}
+            "section": p.section, "url": p.url, "kind": p.kind}
 
 
 SYSTEM_PROMPT = """You are the ABParts troubleshooting assistant for industrial net-cleaning equipment.
@@ -113,7 +113,7 @@ def build_messages(turn: Turn, passages: list[Passage]) -> list[dict[str, str]]:
         where = f"{p.title}, page {p.page}" if p.page else p.title
         if p.section:
             where += f", section {p.section}"
-        kind = getattr(p, "kind", "manual")
+        kind = p.kind
         label = "" if kind == "manual" else f"{kind.upper()} "
         context_lines.append(f"[{i}] {label}({where})\n{p.text}")
     system = SYSTEM_PROMPT.format(language=language)
