@@ -188,7 +188,7 @@ class ConversationEngine:
         self._gate = RelevanceGate(kb.embedder, settings.retrieval_min_margin) if kb is not None else None
         self._ttft_ewma = 1.5
 
-    async def retrieve(self, turn: Turn) -> list[Any]:
+    async def retrieve(self, turn: Turn) -> list[Passage]:
         """Passages for the question; the machine's model first, then any model to fill up."""
         if self._kb is None:
             return []
