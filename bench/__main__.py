@@ -1,11 +1,12 @@
-"""Benchmarks: ``python -m bench [hub|knowledge|voice ...] [options]``; no argument runs them all."""
+"""Benchmarks: ``python -m bench [protocol|hub|knowledge|voice|escalation] [options]``; no argument runs them all."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-SUITES = {"hub": "bench.bench_hub", "knowledge": "bench.bench_knowledge", "voice": "bench.bench_voice",
+SUITES = {"protocol": "bench.bench_protocol", "hub": "bench.bench_hub", "knowledge": "bench.bench_knowledge",
+          "voice": "bench.bench_voice",
           "escalation": "bench.bench_escalation"}
 
 
