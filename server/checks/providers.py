@@ -12,6 +12,23 @@ from core.settings import Settings
 from server.checks.results import CHECK_TIMEOUT_SECONDS, CheckResult, Outcome, describe
 
 
+def provider_failure(name: str, where: str, exc: Exception, *, key_variable: str) -> CheckResult:
+    """What an OpenAI-compatible endpoint's refusal means for the operator, as one FAIL line."""
+    import openai
+
+    if isinstance(exc, openai.AuthenticationError):
+        detail = f"authentication failed at {where} (HTTP {exc.status_code}): check {key_variable}"
+    elif isinstance(exc, openai.PermissionDeniedError):
+        detail = f"permission denied at {where} (HTTP {exc.status_code}) for the configured models"
+    elif isinstance(exc, openai.APIConnectionError):
+        detail = f"cannot reach {where}: {describe(exc.__cause__ or exc)}"
+    elif isinstance(exc, openai.APIStatusError):
+        detail = f"{where} answered HTTP {exc.status_code}: {exc.message}"
+    else:
+        detail = f"{where}: {describe(exc)}"
+    return CheckResult(name, Outcome.FAIL, detail)
+
+
 async def check_llm(settings: Settings) -> list[CheckResult]:
     """The provider answers with this key, and knows the configured models (models list, else 1 token)."""
     if not settings.openai_model:
@@ -42,14 +59,8 @@ async def check_llm(settings: Settings) -> list[CheckResult]:
                 continue
             out.append(CheckResult(label, Outcome.OK, f"model {model} answered a 1-token completion at {where}"))
         return out
-    except openai.AuthenticationError as exc:
-        return [CheckResult("llm", Outcome.FAIL, f"authentication failed at {where} (HTTP {exc.status_code}): check OPENAI_API_KEY")]
-    except openai.PermissionDeniedError as exc:
-        return [CheckResult("llm", Outcome.FAIL, f"permission denied at {where} (HTTP {exc.status_code}) for the configured models")]
-    except openai.APIConnectionError as exc:
-        return [CheckResult("llm", Outcome.FAIL, f"cannot reach {where}: {describe(exc.__cause__ or exc)}")]
-    except openai.APIStatusError as exc:
-        return [CheckResult("llm", Outcome.FAIL, f"provider at {where} answered HTTP {exc.status_code}: {exc.message}")]
+    except openai.OpenAIError as exc:
+        return [provider_failure("llm", where, exc, key_variable="OPENAI_API_KEY")]
     finally:
         await client.close()
 
@@ -68,12 +79,8 @@ async def check_embedder(settings: Settings) -> list[CheckResult]:
                                 base_url=base_url, timeout=CHECK_TIMEOUT_SECONDS, max_retries=0)
     try:
         result = await client.embeddings.create(model=settings.embedding_model, input=["ping"])
-    except openai.AuthenticationError as exc:
-        return [CheckResult("embedder", Outcome.FAIL, f"authentication failed at {where} (HTTP {exc.status_code}): check EMBEDDING_API_KEY")]
-    except openai.APIConnectionError as exc:
-        return [CheckResult("embedder", Outcome.FAIL, f"cannot reach {where}: {describe(exc.__cause__ or exc)}")]
-    except openai.APIStatusError as exc:
-        return [CheckResult("embedder", Outcome.FAIL, f"{where} answered HTTP {exc.status_code} for {settings.embedding_model}")]
+    except openai.OpenAIError as exc:
+        return [provider_failure("embedder", where, exc, key_variable="EMBEDDING_API_KEY")]
     finally:
         await client.close()
     dims = len(result.data[0].embedding) if result.data else 0

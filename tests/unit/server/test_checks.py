@@ -51,3 +51,28 @@ def test_a_failed_check_fails_the_command_and_skips_are_listed() -> None:
 def test_every_check_has_a_distinct_name() -> None:
     names = [name for name, _ in CHECKS]
     assert len(names) == len(set(names)) and {"postgres", "redis", "llm", "port"} <= set(names)
+
+
+def _status_error(cls: type, status: int, message: str) -> Exception:
+    import httpx
+
+    response = httpx.Response(status, request=httpx.Request("POST", "http://llm.local/v1/chat/completions"))
+    return cls(message, response=response, body=None)  # type: ignore[no-any-return]
+
+
+def test_provider_refusals_say_what_to_fix() -> None:
+    import httpx
+    import openai
+
+    from server.checks.providers import provider_failure
+
+    where = "http://llm.local/v1"
+    auth = provider_failure("llm", where, _status_error(openai.AuthenticationError, 401, "bad key"),
+                            key_variable="OPENAI_API_KEY")
+    assert auth.outcome is Outcome.FAIL and "401" in auth.detail and "OPENAI_API_KEY" in auth.detail
+    down = provider_failure("embedder", where, openai.APIConnectionError(
+        request=httpx.Request("POST", where)), key_variable="EMBEDDING_API_KEY")
+    assert down.name == "embedder" and down.detail.startswith(f"cannot reach {where}")
+    busy = provider_failure("llm", where, _status_error(openai.InternalServerError, 503, "overloaded"),
+                            key_variable="OPENAI_API_KEY")
+    assert busy.detail == f"{where} answered HTTP 503: overloaded"
