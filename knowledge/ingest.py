@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 
 import asyncpg
@@ -13,38 +14,57 @@ from core.errors import AppError
 from core.logs import get_logger
 from knowledge.chunking import Chunker
 from knowledge.embedders import Embedder, sparse_head
-from knowledge.errors import EmptyDocument
+from knowledge.errors import EmptyDocument, IngestionBusy
 from knowledge.files import FileStore
+from knowledge.isolated import IsolatedParser
 from knowledge.models import Chunk, Limits, ParsedDocument, Status
-from knowledge.parsing import parse
 from knowledge.ports import KnowledgeMetrics
 
 log = get_logger("knowledge.ingest")
 
 Progress = Callable[[int, int], None]  # (pages_done, pages_total)
-_LOCK_SPACE = 0x4B42  # advisory lock namespace ("KB") for versions being indexed
+_RELEASE_TIMEOUT = 3.0  # seconds the release of a lease may take (it runs at shutdown too)
+
+
+class _LeaseLost(Exception):
+    """Another worker took the version over (this one's lease ran out): stop without writing."""
 
 INSERT_CHUNK = """
-INSERT INTO kb_chunks (version_id, document_id, ordinal, page, section, text, codes, dim, embedding, tsv, sparse, sparse_dim)
+INSERT INTO kb_chunks (version_id, document_id, ordinal, page, section, text, codes, dim, embedding, tsv, sparse, sparse_dim,
+                       anchor)
 VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9,
         setweight(to_tsvector(kb_ts_config($10), $11 || ' ' || $5), 'C')
         || setweight(to_tsvector(kb_ts_config($10), $6), 'A')
         || to_tsvector('simple', array_to_string($7::text[], ' ')),
-        $12, $13)
+        $12, $13, $14)
 """
 
 
 class Ingestor:
-    """Runs the indexing of versions; used by the job handler and directly by the CLI."""
+    """Runs the indexing of versions; used by the job handler and directly by the CLI.
+
+    ``pool`` should be the background pool (never the one the chat path uses). Indexing runs in at
+    most ``concurrency`` slots at once; a version is claimed with a lease row (``lease_owner``,
+    ``lease_until`` of ``kb_versions``) renewed every ``lease_seconds / 3``, so no connection is held
+    while a document is parsed or embedded: each write takes a connection for its own short
+    transaction. Parsing runs in a worker process with limits (``parser``); chunking and embedding
+    run in threads, off the event loop.
+    """
 
     def __init__(self, pool: asyncpg.Pool, embedder: Embedder, files: FileStore, limits: Limits,
-                 metrics: KnowledgeMetrics | None = None, max_attempts: int = 3) -> None:
+                 metrics: KnowledgeMetrics | None = None, max_attempts: int = 3, *,
+                 parser: IsolatedParser | None = None, concurrency: int = 2, lease_seconds: float = 120.0,
+                 slot_timeout: float = 900.0) -> None:
         self._pool = pool
         self._embedder = embedder
         self._files = files
         self._limits = limits
         self._metrics = metrics
         self._max_attempts = max_attempts
+        self.parser = parser or IsolatedParser()
+        self._slots = asyncio.Semaphore(max(1, concurrency))
+        self._lease = lease_seconds
+        self._slot_timeout = slot_timeout
 
     def chunker(self) -> Chunker:
         """A chunker sized by the limits, counting tokens as the embedder does."""
@@ -54,58 +74,115 @@ class Ingestor:
     async def run(self, version_id: int, progress: Progress | None = None) -> str:
         """Index ``version_id``; returns the final status. Safe to call again after a crash.
 
-        A session advisory lock on the version makes a second worker (another replica, a resumed
-        job) skip a version that is being indexed; a crashed worker's lock ends with its connection.
+        Waits (at most ``slot_timeout`` seconds) for one of the ``concurrency`` slots, then claims
+        the version. A version another worker holds raises ``IngestionBusy`` (the job queue tries
+        again later, by when that worker has finished or its lease has run out); a version that is
+        no longer waiting to be indexed returns ``"skipped"``. Cancelled (shutdown), the version is
+        left ``processing`` with its lease released, for the next start to resume.
         """
-        async with self._pool.acquire() as lock_conn:
-            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_SPACE, version_id):
-                return "skipped"
-            try:
-                return await self._run_locked(version_id, progress)
-            finally:
-                await lock_conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_SPACE, version_id)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._slot_timeout)
+        except TimeoutError:
+            log.warning("kb.ingest_slot_timeout", version_id=version_id, seconds=self._slot_timeout)
+            self._count("busy")
+            raise IngestionBusy(f"no ingestion slot free within {self._slot_timeout:g} s") from None
+        try:
+            return await self._run_claimed(version_id, progress)
+        finally:
+            self._slots.release()
 
-    async def _run_locked(self, version_id: int, progress: Progress | None) -> str:
-        async with self._pool.acquire() as conn:
+    async def _run_claimed(self, version_id: int, progress: Progress | None) -> str:
+        owner = uuid.uuid4().hex
+        async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 """UPDATE kb_versions SET status = 'processing', started_at = now(), attempts = attempts + 1,
-                          pages_done = 0, chunks = 0, error = NULL
-                   WHERE id = $1 AND status IN ('queued', 'processing')
-                   RETURNING document_id, storage_key, content_type, filename, title, lang, attempts""", version_id)
-            if row is None:
-                return "skipped"
-            # chunks of an interrupted earlier attempt: never visible, removed before starting again
-            await conn.execute("DELETE FROM kb_chunks WHERE version_id = $1", version_id)
+                          pages_done = 0, chunks = 0, error = NULL,
+                          lease_owner = $2, lease_until = now() + make_interval(secs => $3)
+                   WHERE id = $1 AND status IN ('queued', 'processing') AND (lease_until IS NULL OR lease_until < now())
+                   RETURNING document_id, storage_key, content_type, filename, title, lang, attempts""",
+                version_id, owner, self._lease)
+            if row is not None:
+                # chunks of an interrupted earlier attempt: never visible, removed before starting again
+                await conn.execute("DELETE FROM kb_chunks WHERE version_id = $1", version_id)
+        if row is None:
+            held = await self._pool.fetchval(
+                "SELECT status IN ('queued', 'processing') AND lease_until >= now() FROM kb_versions WHERE id = $1",
+                version_id)
+            if held:
+                raise IngestionBusy(f"version {version_id} is being indexed by another worker")
+            return "skipped"
+        renewal = asyncio.create_task(self._renew(version_id, owner), name=f"kb.lease.{version_id}")
+        try:
+            return await self._run_locked(version_id, owner, row, progress)
+        except _LeaseLost:
+            log.warning("kb.ingest_lease_lost", version_id=version_id)
+            return "skipped"
+        finally:
+            renewal.cancel()
+            await asyncio.wait([renewal])  # a cancel of this task itself still propagates
+            await self._release(version_id, owner)
+
+    async def _renew(self, version_id: int, owner: str) -> None:
+        """Keep the lease while the version is being worked on (parsing and embedding take minutes)."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                done = await self._pool.execute(
+                    "UPDATE kb_versions SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND lease_owner = $2",
+                    version_id, owner, self._lease)
+            except (AppError, OSError, asyncpg.PostgresError) as exc:  # an outage: try again at the next beat
+                log.warning("kb.ingest_lease_renew_failed", version_id=version_id, error=type(exc).__name__)
+                continue
+            if done != "UPDATE 1":
+                return
+
+    async def _release(self, version_id: int, owner: str) -> None:
+        """Let go of the lease if it is still ours (bounded: it also runs when the job is cancelled)."""
+        release = self._pool.execute(
+            "UPDATE kb_versions SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+            version_id, owner)
+        try:
+            await asyncio.wait_for(asyncio.shield(release), _RELEASE_TIMEOUT)
+        except (TimeoutError, AppError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # the lease runs out by itself after KB_INGEST_LEASE_SECONDS
+            log.warning("kb.ingest_lease_release_failed", version_id=version_id, error=type(exc).__name__)
+
+    async def _run_locked(self, version_id: int, owner: str, row: asyncpg.Record, progress: Progress | None) -> str:
         started = time.perf_counter()
         try:
             data = await asyncio.to_thread(self._files.read, row["storage_key"])
-            parsed = await asyncio.to_thread(parse, data, row["content_type"], filename=row["filename"],
+            parsed = await self.parser.parse(data, row["content_type"], filename=row["filename"],
                                              max_pages=self._limits.max_pages)
+            del data
             chunks = await asyncio.to_thread(self.chunker().chunk, parsed.blocks, row["title"] or parsed.title)
             if not chunks:
                 raise EmptyDocument("the document contains no text to index")
-            await self._index(version_id, row["document_id"], row["title"] or parsed.title, row["lang"], parsed, chunks, progress)
-            status = await self._swap(version_id)
+            await self._index(version_id, owner, row["document_id"], row["title"] or parsed.title, row["lang"], parsed,
+                              chunks, progress)
+            status = await self._swap(version_id, owner)
         except AppError as exc:
             if exc.status >= 500 and row["attempts"] < self._max_attempts:
-                raise  # an outage (embeddings endpoint): the job queue retries with backoff
-            await self._fail(version_id, exc.message)
+                raise  # an outage (embeddings endpoint, PostgreSQL): the job queue retries with backoff
+            await self._fail(version_id, owner, exc.message)
             return Status.FAILED.value
         except (OSError, asyncpg.PostgresError) as exc:
             if row["attempts"] < self._max_attempts:
                 raise
-            await self._fail(version_id, f"{type(exc).__name__}: {exc}")
+            await self._fail(version_id, owner, f"{type(exc).__name__}: {exc}")
             return Status.FAILED.value
         log.info("kb.ingested", version_id=version_id, pages=parsed.pages, chunks=len(chunks),
                  seconds=round(time.perf_counter() - started, 2), status=status)
         self._count(status)
         return status
 
-    async def _index(self, version_id: int, document_id: int, title: str, lang: str | None, parsed: ParsedDocument,
-                     chunks: list[Chunk], progress: Progress | None) -> None:
+    async def _index(self, version_id: int, owner: str, document_id: int, title: str, lang: str | None,
+                     parsed: ParsedDocument, chunks: list[Chunk], progress: Progress | None) -> None:
         total = parsed.pages
-        await self._pool.execute("UPDATE kb_versions SET pages_total = $2, embedder = $3, embedding_dim = $4 WHERE id = $1",
-                                 version_id, total, self._embedder.name, self._embedder.dim or None)
+        updated = await self._pool.execute(
+            "UPDATE kb_versions SET pages_total = $2, embedder = $3, embedding_dim = $4 WHERE id = $1 AND lease_owner = $5",
+            version_id, total, self._embedder.name, self._embedder.dim or None, owner)
+        if updated != "UPDATE 1":
+            raise _LeaseLost
         if progress:
             progress(0, total)
         batch = self._limits.embed_batch
@@ -123,29 +200,41 @@ class Ingestor:
                 await conn.executemany(INSERT_CHUNK, [
                     (version_id, document_id, c.ordinal, c.page if parsed.paged else None, c.section, c.text,
                      list(c.codes), int(vectors.shape[1]), vectors[i], lang, title,
-                     SparseVector(sparse[i], sdim) if sdim else None, sdim or None)
+                     SparseVector(sparse[i], sdim) if sdim else None, sdim or None, c.anchor)
                     for i, c in enumerate(part)])
-                await conn.execute(
-                    "UPDATE kb_versions SET pages_done = GREATEST(pages_done, $2), chunks = chunks + $3, embedding_dim = $4 WHERE id = $1",
-                    version_id, done, len(part), int(vectors.shape[1]))
+                updated = await conn.execute(
+                    """UPDATE kb_versions SET pages_done = GREATEST(pages_done, $2), chunks = chunks + $3, embedding_dim = $4,
+                              lease_until = now() + make_interval(secs => $6)
+                       WHERE id = $1 AND lease_owner = $5""",
+                    version_id, done, len(part), int(vectors.shape[1]), owner, self._lease)
+                if updated != "UPDATE 1":
+                    raise _LeaseLost  # rolls this batch back
             if progress:
                 progress(done, total)
 
-    async def _swap(self, version_id: int) -> str:
+    async def _swap(self, version_id: int, owner: str) -> str:
         """Make ``version_id`` the document's visible version, in one transaction."""
         old_keys: list[str] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            v = await conn.fetchrow("SELECT document_id, title, machine_models, lang, filename FROM kb_versions WHERE id = $1", version_id)
+            v = await conn.fetchrow(
+                """SELECT document_id, title, machine_models, lang, filename FROM kb_versions
+                   WHERE id = $1 AND lease_owner = $2 FOR UPDATE""", version_id, owner)
+            if v is None:
+                raise _LeaseLost
             doc = await conn.fetchrow("SELECT current_version_id FROM kb_documents WHERE id = $1 FOR UPDATE", v["document_id"])
             if doc is None:
                 return "skipped"  # deleted meanwhile; cascade removed the rows
             newer = await conn.fetchval(
                 "SELECT id FROM kb_versions WHERE document_id = $1 AND id > $2 AND status = 'ready'", v["document_id"], version_id)
             if newer is not None:  # a later replacement finished first: it stays
-                await conn.execute("UPDATE kb_versions SET status = 'superseded', finished_at = now() WHERE id = $1", version_id)
+                await conn.execute(
+                    """UPDATE kb_versions SET status = 'superseded', finished_at = now(), lease_owner = NULL, lease_until = NULL
+                       WHERE id = $1""", version_id)
                 await conn.execute("DELETE FROM kb_chunks WHERE version_id = $1", version_id)
                 return Status.SUPERSEDED.value
-            await conn.execute("UPDATE kb_versions SET status = 'ready', finished_at = now() WHERE id = $1", version_id)
+            await conn.execute(
+                "UPDATE kb_versions SET status = 'ready', finished_at = now(), lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                version_id)
             await conn.execute(
                 """UPDATE kb_documents SET current_version_id = $2, title = $3, machine_models = $4, lang = $5,
                           filename = $6, updated_at = now() WHERE id = $1""",
@@ -169,11 +258,14 @@ class Ingestor:
             if not used:
                 await asyncio.to_thread(self._files.delete, key)
 
-    async def _fail(self, version_id: int, reason: str) -> None:
+    async def _fail(self, version_id: int, owner: str, reason: str) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             # the file is kept so the version can be retried (POST .../reindex) after a fix
-            await conn.execute("UPDATE kb_versions SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
-                               version_id, reason[:2000])
+            failed = await conn.execute(
+                """UPDATE kb_versions SET status = 'failed', error = $2, finished_at = now(), lease_owner = NULL, lease_until = NULL
+                   WHERE id = $1 AND lease_owner = $3""", version_id, reason[:2000], owner)
+            if failed != "UPDATE 1":
+                raise _LeaseLost
             await conn.execute("DELETE FROM kb_chunks WHERE version_id = $1", version_id)
         log.warning("kb.ingest_failed", version_id=version_id, reason=reason[:300])
         self._count(Status.FAILED.value)

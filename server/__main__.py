@@ -1,4 +1,4 @@
-"""Command line: ``python -m server serve|token|migrate|check-config|settings-doc``."""
+"""Command line: ``python -m server serve|token|migrate|check-config|settings-doc|audit-verify|reencrypt|new-key|access-map``."""
 
 from __future__ import annotations
 
@@ -7,21 +7,35 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
+import threading
 from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from core.settings import Settings, SettingsError, render_markdown
 
+if TYPE_CHECKING:
+    import uvicorn
+
 
 @contextlib.contextmanager
-def embedded_services(settings: Settings) -> Iterator[Settings]:
-    """Start embedded PostgreSQL / Redis for the URLs left empty; yield settings pointing at them."""
+def embedded_services(settings: Settings, started: list[Path] | None = None) -> Iterator[Settings]:
+    """Start embedded PostgreSQL / Redis for the URLs left empty; yield settings pointing at them.
+
+    The data directory of a PostgreSQL started here is appended to ``started`` (for the shutdown
+    watchdog of ``serve``).
+    """
     from core.embedded import embedded_postgres, embedded_redis
 
     with contextlib.ExitStack() as stack:
         changes = {}
         if not settings.database_url:
             changes["database_url"] = stack.enter_context(embedded_postgres(settings.data_path / "pg"))
+            if started is not None:
+                started.append(settings.data_path / "pg")
         if not settings.redis_url:
             changes["redis_url"] = stack.enter_context(embedded_redis(settings.data_path / "redis"))
         yield settings.replace(**changes) if changes else settings
@@ -35,7 +49,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from server.app import create_app
 
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    with embedded_services(settings) as resolved:
+    started: list[Path] = []
+    with embedded_services(settings, started) as resolved:
         # a factory: uvicorn builds the app inside the event loop that serves it (the pool binds to it)
         config = uvicorn.Config(
             functools.partial(create_app, resolved), factory=True, host=resolved.host, port=resolved.port, root_path=resolved.root_path,
@@ -44,12 +59,93 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             ws_max_size=max(resolved.ws_max_frame_bytes, 1_048_576), lifespan="on", log_config=None,
             timeout_graceful_shutdown=int(resolved.shutdown_drain_seconds) + 5, access_log=False,
         )
-        server = uvicorn.Server(config)
+        server = _watched_server(config, ShutdownWatchdog(resolved.shutdown_drain_seconds + SHUTDOWN_MARGIN_SECONDS, started))
         # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead so the embedded
         # PostgreSQL and Redis started above are stopped by their context managers
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        server.run()
-        return 0 if server.started else 1
+        with contextlib.suppress(SystemExit):
+            server.run()
+        code = 0 if server.started else 1
+    return _leave(code)
+
+
+def _leave(code: int) -> int:
+    """Exit now when a worker thread is still busy (an embedding batch of a cancelled ingestion, which
+    cannot be interrupted): the interpreter would otherwise wait for it after everything has stopped."""
+    busy = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not busy:
+        return code
+    from core.logs import get_logger
+
+    get_logger("server.main").info("serve.exit_leaving_threads", threads=len(busy))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+SHUTDOWN_MARGIN_SECONDS = 15.0  # beyond SHUTDOWN_DRAIN_SECONDS, a shutdown that has not ended is forced
+
+
+class ShutdownWatchdog:
+    """Once the server is asked to stop, the process ends within ``deadline`` seconds.
+
+    The lifespan's shutdown is bounded step by step (answers drain, jobs are cancelled, pools close
+    with time-outs); should something still hang, the watchdog stops the embedded PostgreSQL this
+    process started (its redis-server ends with its parent by itself) and exits with status 1,
+    saying so in the log.
+    """
+
+    def __init__(self, deadline: float, postgres: list[Path]) -> None:
+        self.deadline = deadline
+        self._postgres = postgres
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.deadline, self._overdue)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _overdue(self) -> None:
+        from core.embedded import pg_ctl
+        from core.logs import get_logger
+
+        get_logger("server.main").error("serve.shutdown_overdue", seconds=self.deadline)
+        for directory in self._postgres:
+            with contextlib.suppress(Exception):
+                pg_ctl(directory, "stop", "-m", "fast", "-w", "-t", "5", timeout=8)
+        os._exit(1)
+
+
+async def _cancel_all(tasks: set[asyncio.Task[object]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _watched_server(config: uvicorn.Config, watchdog: ShutdownWatchdog) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            watchdog.arm()
+            super().handle_exit(sig, frame)
+
+        def run(self, sockets: list[socket.socket] | None = None) -> None:
+            """``asyncio.run`` without its wait for the default executor's threads: the lifespan has
+            stopped everything by then, and a thread still embedding must not hold up the exit."""
+            factory = self.config.get_loop_factory()
+            loop = factory() if factory is not None else asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(self.serve(sockets=sockets))
+            finally:
+                try:
+                    loop.run_until_complete(_cancel_all(asyncio.all_tasks(loop)))
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                finally:
+                    loop.close()  # shuts the default executor down without waiting for it
+
+    return Server(config)
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -85,6 +181,83 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Recompute the audit log's hash chain; exit 1 naming the first row that breaks it."""
+    from core.db import open_pool
+    from server.storage.audit import verify_chain
+
+    async def run(dsn: str) -> int:
+        pool = await open_pool(dsn, min_size=1, max_size=2)
+        try:
+            report = await verify_chain(pool)
+        finally:
+            await pool.close()
+        if report.ok:
+            print(f"audit log: {report.rows} rows, hash chain intact")
+            return 0
+        print(f"audit log: chain broken at row {report.first_bad_id}: {report.problem}", file=sys.stderr)
+        return 1
+
+    with embedded_services(settings.replace(redis_url=settings.redis_url or "unused")) as resolved:
+        return asyncio.run(run(resolved.database_url))
+
+
+def cmd_reencrypt(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-seal everything sealed with a previous key under CONVERSATION_ENCRYPTION_KEY."""
+    from core.db import open_pool
+    from server.crypto.rotation import reencrypt
+    from server.storage.store import TextCipher
+
+    cipher = TextCipher(settings.conversation_encryption_key, settings.conversation_encryption_previous_keys)
+    if not cipher.enabled:
+        print("error: CONVERSATION_ENCRYPTION_KEY is empty: nothing to re-encrypt under", file=sys.stderr)
+        return 2
+
+    async def run(dsn: str) -> int:
+        pool = await open_pool(dsn, min_size=1, max_size=2)
+        try:
+            found = await reencrypt(pool, cipher)
+        finally:
+            await pool.close()
+        where = ", ".join(f"{table} {count}" for table, count in sorted(found.tables.items())) or "none"
+        print(f"re-sealed under the current key: {found.rotated} value(s) ({where})")
+        if found.unreadable:
+            print(f"warning: {found.unreadable} sealed value(s) open with none of the configured keys",
+                  file=sys.stderr)
+            return 1
+        print("every sealed value is under the current key: CONVERSATION_ENCRYPTION_PREVIOUS_KEYS can be removed"
+              " once the Redis streams they sealed have expired (SESSION_TTL_SECONDS)")
+        return 0
+
+    with embedded_services(settings.replace(redis_url=settings.redis_url or "unused")) as resolved:
+        return asyncio.run(run(resolved.database_url))
+
+
+def cmd_access_map(args: argparse.Namespace) -> int:
+    """Print the route-and-frame map of docs/security.md, from the routes and frame handler tables."""
+    from server.app import create_app
+    from server.http.access import render_access_map, served
+
+    # every route, the development-only ones included; the URLs are never connected (no I/O here)
+    settings = Settings(env="development", database_url="postgresql://unused/unused", redis_url="redis://unused:6379/0")
+    sys.stdout.write(render_access_map(served(create_app(settings).routes), settings))
+    return 0
+
+
+def cmd_new_key(args: argparse.Namespace) -> int:
+    """Print a fresh random key: a Fernet key, or (--webhook) a Standard Webhooks secret."""
+    if args.webhook:
+        import base64
+        import secrets
+
+        print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+    else:
+        from cryptography.fernet import Fernet
+
+        print(Fernet.generate_key().decode())
+    return 0
+
+
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     from server.checks import main as check_main
 
@@ -111,11 +284,22 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="check the configuration and every dependency, one line each")
     check.add_argument("--skip", default="", help="comma-separated checks to skip (e.g. port,smtp)")
     sub.add_parser("settings-doc", help="print docs/configuration.md")
+    sub.add_parser("audit-verify", help="verify the audit log's hash chain (exit 1 when a row was changed or removed)")
+    sub.add_parser("reencrypt", help="re-seal stored conversation text under the current CONVERSATION_ENCRYPTION_KEY"
+                                     " (after a key rotation)")
+    sub.add_parser("access-map", help="print the route-and-frame map of docs/security.md")
+    new_key = sub.add_parser("new-key", help="print a new random CONVERSATION_ENCRYPTION_KEY (or --webhook secret)")
+    new_key.add_argument("--webhook", action="store_true", help="a WEBHOOK_SECRET (whsec_...) instead")
     args = parser.parse_args(argv)
     if args.command == "settings-doc":
         return cmd_settings_doc(None, args)
+    if args.command == "new-key":
+        return cmd_new_key(args)
+    if args.command == "access-map":
+        return cmd_access_map(args)
     try:
-        settings = Settings.from_env(os.environ)
+        # check-config reads what it can and reports every other problem as a FAIL line
+        settings = Settings.from_env(os.environ, strict=args.command != "check-config")
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -123,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     from server.tracing import add_trace_ids
 
     configure_logging(settings.log_level, settings.log_format, extra_processors=[add_trace_ids])
-    handler = {"serve": cmd_serve, "token": cmd_token, "migrate": cmd_migrate, "check-config": cmd_check_config}
+    handler = {"serve": cmd_serve, "token": cmd_token, "migrate": cmd_migrate, "check-config": cmd_check_config,
+               "audit-verify": cmd_audit_verify, "reencrypt": cmd_reencrypt}
     return handler[args.command](settings, args)
 
 

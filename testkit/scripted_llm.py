@@ -10,6 +10,7 @@ Script entries (dicts):
   {"kind": "error", "status": 429|500|401|..., "model": "m"?}
   {"kind": "cut", "text": "...", "after": 3}      stream 3 tokens then drop the connection
   {"kind": "hang"}                                 never answer (time-out tests)
+  {"kind": "stall", "text": "...", "after": 3}    stream 3 tokens then send nothing more, never closing
 Run standalone: ``python -m testkit.scripted_llm --port 9999 --profile tokens:150:0.3:0.015``.
 """
 
@@ -102,7 +103,8 @@ class ScriptedLLM:
         body = await request.json()
         model = body.get("model", "")
         record: dict[str, Any] = {"path": "chat", "model": model, "messages": body.get("messages", []),
-                                  "stream": bool(body.get("stream")), "cancelled": False, "completed": False,
+                                  "stream": bool(body.get("stream")), "response_format": body.get("response_format"),
+                                  "cancelled": False, "completed": False,
                                   "at": time.time()}
         with self.lock:
             self.requests.append(record)
@@ -121,6 +123,7 @@ class ScriptedLLM:
         else:
             tokens = tokenize(entry.get("text", DEFAULT_TEXT))
         cut_after = int(entry["after"]) if kind == "cut" else None
+        stall_after = int(entry["after"]) if kind == "stall" else None
         if not body.get("stream"):
             record["completed"] = True
             return JSONResponse({"id": "cmpl-" + uuid.uuid4().hex, "object": "chat.completion", "model": model,
@@ -128,12 +131,12 @@ class ScriptedLLM:
                                               "finish_reason": "stop"}],
                                  "usage": {"prompt_tokens": 10, "completion_tokens": len(tokens), "total_tokens": 10 + len(tokens)}})
         return StreamingResponse(self._sse(model, tokens, float(entry.get("ttft", 0)), float(entry.get("interval", 0)),
-                                           cut_after, record),
+                                           cut_after, record, stall_after),
                                  media_type="text/event-stream",
                                  headers={"x-ratelimit-remaining-requests": "4999"})
 
     async def _sse(self, model: str, tokens: list[str], ttft: float, interval: float, cut_after: int | None,
-                   record: dict[str, Any]) -> Any:
+                   record: dict[str, Any], stall_after: int | None = None) -> Any:
         cid = "chatcmpl-" + uuid.uuid4().hex[:12]
         created = int(time.time())
         prompt_tokens = sum(len(m.get("content", "")) for m in record["messages"]) // 4
@@ -143,6 +146,9 @@ class ScriptedLLM:
             for i, tok in enumerate(tokens):
                 if cut_after is not None and i >= cut_after:
                     raise ConnectionAbortedError("scripted cut")
+                if stall_after is not None and i >= stall_after:
+                    record["stalled"] = True
+                    await asyncio.sleep(3600)  # the connection stays open; nothing more is sent
                 if i and interval:
                     await asyncio.sleep(interval)
                 chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,

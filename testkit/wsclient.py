@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 import uuid
@@ -10,6 +11,16 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+
+
+class Refused(AssertionError):
+    """The server answered hello with an error frame (and closed the socket with ``close_code``)."""
+
+    def __init__(self, frame: dict[str, Any], close_code: int | None) -> None:
+        super().__init__(f"hello refused: {frame} (close {close_code})")
+        self.frame = frame
+        self.code = frame.get("code")
+        self.close_code = close_code
 
 
 class ChatClient:
@@ -35,6 +46,15 @@ class ChatClient:
                                            max_queue=max_queue, **tls)
         await self.send({"type": "hello", "v": 1, "token": self.token, "session_id": session_id, "last_seq": last_seq, **hello})
         ready = await self.recv()
+        if ready["type"] == "error":
+            ws, self.ws = self.ws, None
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+            except (websockets.ConnectionClosed, TimeoutError):
+                pass
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 5)
+            raise Refused(ready, ws.close_code)
         if ready["type"] != "ready":
             raise AssertionError(f"expected ready, got {ready}")
         self.ready = ready
@@ -43,6 +63,28 @@ class ChatClient:
 
     async def resume(self) -> dict[str, Any]:
         return await self.connect(session_id=self.session_id, last_seq=self.last_seq)
+
+    async def resume_retrying(self, *, timeout: float = 30, pause: float = 0.2) -> tuple[dict[str, Any], int]:  # noqa: ASYNC109
+        """Resume, again and again while the server says "try again" (close 1013: Redis restarting, no
+        PostgreSQL connection free in time), as the widget does.
+
+        Returns the ready frame and how many hellos were refused first; another refusal is raised.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        refused = 0
+        while True:
+            try:
+                return await self.resume(), refused
+            except Refused as exc:
+                if exc.close_code != 1013 or loop.time() > deadline:
+                    raise
+                refused += 1
+            except OSError:  # the replica itself is not reachable (yet)
+                if loop.time() > deadline:
+                    raise
+                refused += 1
+            await asyncio.sleep(pause)
 
     async def send(self, frame: dict[str, Any]) -> None:
         assert self.ws is not None

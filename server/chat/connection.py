@@ -44,6 +44,8 @@ class Connection:
         self.subscription: Subscription | None = None
         self.recording = Recording()  # speech being received (audio_start .. audio_end)
         self.conn_id = uuid.uuid4().hex[:12]
+        # the client's address (uvicorn takes it from X-Forwarded-For behind a trusted proxy): rate limits
+        self.address = ws.client.host if ws.client else ""
         self.tasks: set[asyncio.Task[None]] = set()
 
     def deliver(self, seq: int, frame: str) -> None:

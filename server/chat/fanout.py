@@ -16,7 +16,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.logs import get_logger
-from server.chat.sessions import stream_key
+from server.chat.sessions import frame_text, stream_key
+from server.crypto.cipher import TextCipher
 from server.observability import Metrics
 
 log = get_logger("server.fanout")
@@ -32,8 +33,9 @@ class Subscription:
 
 
 class Fanout:
-    def __init__(self, redis: aioredis.Redis, metrics: Metrics) -> None:
+    def __init__(self, redis: aioredis.Redis, metrics: Metrics, cipher: TextCipher | None = None) -> None:
         self._redis = redis
+        self._cipher = cipher  # opens frames sealed in the streams (SessionState.publish)
         self._metrics = metrics
         self._subs: dict[str, list[Subscription]] = {}
         self._cursor: dict[str, int] = {}
@@ -58,7 +60,11 @@ class Fanout:
         subs.append(sub)
         current = self._cursor.get(sub.session_id)
         self._cursor[sub.session_id] = sub.after_seq if current is None else min(current, sub.after_seq)
-        await self._poke()
+        try:
+            await self._poke()
+        except BaseException:
+            await self.unfollow(sub)  # the caller refuses the connection: do not keep following for it
+            raise
 
     async def unfollow(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.session_id)
@@ -93,7 +99,7 @@ class Fanout:
                     sid = key_s.split(":")[2]
                     for entry_id, fields in entries:
                         seq = int(entry_id.split(b"-")[0])
-                        self._dispatch(sid, seq, fields[b"f"].decode())
+                        self._dispatch(sid, seq, frame_text(self._cipher, seq, fields[b"f"].decode()))
                 if result and len(self._cursor) > 8:
                     # with many sessions following, one XREAD per frame would cost O(sessions) each time in
                     # Redis and here; a short pause lets frames of many sessions arrive in one read
@@ -104,7 +110,9 @@ class Fanout:
                 self._metrics.redis_errors.labels("fanout").inc()
                 log.error("fanout.read_failed", error=type(exc).__name__, detail=str(exc)[:200], retry_in=backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                # capped at 1 s: forwarding resumes within a second of Redis coming back (the cursors are
+                # kept here, so nothing published meanwhile is skipped)
+                backoff = min(backoff * 2, 1.0)
 
     def _dispatch(self, sid: str, seq: int, frame: str) -> None:
         if sid not in self._cursor:

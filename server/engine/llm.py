@@ -5,6 +5,11 @@ Before the first token it retries 429/5xx/time-outs with exponential backoff and
 moves to the fallback model; after the first token a failure ends the stream with an
 ``UpstreamError(code="llm_interrupted")`` (the caller keeps the partial answer). Closing the
 generator (the user cancelled) closes the HTTP response, which stops the generation upstream.
+
+Three clocks bound a call, so a misbehaving provider (a 429 storm, a request that never answers, a
+stream that stalls without closing) can never hold a turn: LLM_TIMEOUT_SECONDS for the first token of
+one attempt, LLM_INTER_TOKEN_TIMEOUT_SECONDS between tokens, and LLM_ANSWER_DEADLINE_SECONDS for the
+whole call (attempts, backoff, fallback and stream).
 """
 
 from __future__ import annotations
@@ -105,7 +110,7 @@ class OpenAIChat:
         except Exception as exc:  # reported as the component's status
             self._note(False, type(exc).__name__)
             return ComponentHealth("llm", Status.UNHEALTHY, (time.perf_counter() - started) * 1000,
-                                   f"{type(exc).__name__}: {str(exc)[:200]}", critical=False)
+                                   type(exc).__name__, critical=False)
         latency = (time.perf_counter() - started) * 1000
         failures = self._recent.count(False)
         if failures >= 3 or (self._recent and not self._recent[-1]):
@@ -117,7 +122,11 @@ class OpenAIChat:
         if not self.models:
             raise UpstreamError("no language model is configured", code="llm_not_configured")
         errors: list[str] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._s.llm_answer_deadline_seconds
         for index, model in enumerate(self.models):
+            if deadline - loop.time() <= 0.05:
+                break  # the answer's time is spent: no fallback attempt can start
             if index > 0:
                 self._m.llm_fallbacks.inc()
                 log.warning("llm.fallback", model=model, after=errors[-1] if errors else "")
@@ -125,12 +134,18 @@ class OpenAIChat:
                 if attempt > 0:
                     self._m.llm_retries.labels(model).inc()
                     delay = random.uniform(0, self._s.llm_backoff_seconds * (2 ** (attempt - 1)))
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
+                if deadline - loop.time() <= 0.05:
+                    errors.append(f"{model}: no answer within {self._s.llm_answer_deadline_seconds:g} s")
+                    self._m.llm_errors.labels(model, "deadline").inc()
+                    log.warning("llm.deadline", model=model, attempt=attempt)
+                    break
                 with self.tracing.llm_call(model=model, server_address=self.client.base_url.host,
                                            max_tokens=max_tokens or self._s.llm_max_tokens,
                                            temperature=self._s.llm_temperature) as call:
                     try:
-                        opened = await self._open(model, messages, max_tokens, response_format)
+                        opened = await self._open(model, messages, max_tokens, response_format,
+                                                  min(self._s.llm_timeout_seconds, deadline - loop.time()))
                     except _Retryable as exc:
                         errors.append(f"{model}: {exc}")
                         self._m.llm_errors.labels(model, exc.kind).inc()
@@ -146,7 +161,8 @@ class OpenAIChat:
                         Tracing.error(call.span, exc.kind)
                         break
                     call.first_token()
-                    async with contextlib.aclosing(self._relay(model, opened, fallback_used=index > 0)) as relay:  # type: ignore[type-var]
+                    async with contextlib.aclosing(self._relay(model, opened, fallback_used=index > 0,  # type: ignore[type-var]
+                                                               deadline=deadline)) as relay:
                         async for item in relay:
                             if isinstance(item, Finished):
                                 call.usage(item.prompt_tokens, item.completion_tokens)
@@ -156,7 +172,7 @@ class OpenAIChat:
         raise DependencyUnavailable("llm", "the language model is unavailable: " + "; ".join(errors[-3:]))
 
     async def _open(self, model: str, messages: list[dict[str, str]], max_tokens: int | None,
-                    response_format: dict[str, Any] | None) -> _Opened:
+                    response_format: dict[str, Any] | None, first_token_timeout: float) -> _Opened:
         started = time.perf_counter()
         kwargs: dict[str, Any] = {
             "model": model, "messages": messages, "stream": True,
@@ -165,19 +181,25 @@ class OpenAIChat:
         }
         if response_format:
             kwargs["response_format"] = response_format
+        stream: Any = None
         try:
-            raw = await self.client.chat.completions.with_raw_response.create(**kwargs)
-            remaining = raw.headers.get("x-ratelimit-remaining-requests")
-            if remaining is not None and remaining.isdigit():
-                self._m.llm_ratelimit_remaining.labels(model).set(int(remaining))
-            stream = raw.parse()
-            iterator = stream.__aiter__()
+            # one clock from sending the request to the first chunk: a provider that never sends headers
+            # times out the same as one that sends headers and then nothing.
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a completed read
-            async with asyncio.timeout(self._s.llm_timeout_seconds):
+            async with asyncio.timeout(max(0.01, first_token_timeout)):
+                raw = await self.client.chat.completions.with_raw_response.create(**kwargs)
+                remaining = raw.headers.get("x-ratelimit-remaining-requests")
+                if remaining is not None and remaining.isdigit():
+                    self._m.llm_ratelimit_remaining.labels(model).set(int(remaining))
+                stream = raw.parse()
+                iterator = stream.__aiter__()
                 first = await iterator.__anext__()
         except StopAsyncIteration:
             return _Opened(None, None, [], time.perf_counter() - started)
         except (TimeoutError, openai.APITimeoutError) as exc:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    await stream.close()  # free the connection of the attempt that timed out
             raise _Retryable("timeout", "no first token in time") from exc
         except openai.APIConnectionError as exc:
             raise _Retryable("connection", str(exc)) from exc
@@ -189,7 +211,8 @@ class OpenAIChat:
             raise _Retryable("protocol", str(exc)[:200]) from exc
         return _Opened(stream, iterator, [first], time.perf_counter() - started)
 
-    async def _relay(self, model: str, opened: _Opened, *, fallback_used: bool) -> AsyncIterator[StreamItem]:
+    async def _relay(self, model: str, opened: _Opened, *, fallback_used: bool,
+                     deadline: float) -> AsyncIterator[StreamItem]:
         self._m.llm_ttft.labels(model).observe(opened.ttft)
         text_parts: list[str] = []
         usage: Any = None
@@ -201,8 +224,10 @@ class OpenAIChat:
                 elif opened.iterator is None:
                     break
                 else:
+                    # the next token within the inter-token time-out, and the whole answer within its deadline
+                    wait = min(self._s.llm_inter_token_timeout_seconds, deadline - asyncio.get_running_loop().time())
                     try:
-                        async with asyncio.timeout(self._s.llm_timeout_seconds):
+                        async with asyncio.timeout(max(0.0, wait)):
                             chunk = await opened.iterator.__anext__()
                     except StopAsyncIteration:
                         break

@@ -3,19 +3,56 @@
 from __future__ import annotations
 
 import json
+import re
 from enum import Enum
 
 from server.protocol.fields import ReadContext, frame_fields, literal_choices
 from server.protocol.frames import ClientFrame, Frame, ProtocolError
 from server.protocol.inbound import CLIENT_FRAMES
 
+# No client frame nests deeper than 3 (an object in a frame); anything much deeper is refused before
+# json.loads sees it, which would otherwise recurse once per level (RecursionError near 1,000).
+MAX_NESTING = 32
+_OPENERS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]')
+
+
+def nesting_depth(raw: str, *, stop_at: int = MAX_NESTING) -> int:
+    """How deeply ``raw`` nests arrays and objects (brackets inside strings do not count).
+
+    0 when ``raw`` has too few brackets to nest deeper than ``stop_at``; counting stops once
+    ``stop_at`` is exceeded, so a hostile frame costs one pass at most.
+    """
+    if raw.count("[") + raw.count("{") <= stop_at:
+        return 0  # cannot be deeper than that; the common case costs two counts
+    depth = deepest = 0
+    for match in _OPENERS.finditer(raw):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > stop_at:
+                    return deepest
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(raw: str) -> object:
+    """``json.loads`` for untrusted text: refuses deep nesting and oversized numbers with ProtocolError."""
+    if nesting_depth(raw) > MAX_NESTING:
+        raise ProtocolError(f"frame nests deeper than {MAX_NESTING} levels", code="bad_json")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"frame is not valid JSON: {exc.msg}", code="bad_json") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4,300 digits
+        raise ProtocolError("frame is not acceptable JSON: a value is too large", code="bad_json") from exc
+
 
 def parse_client_frame(raw: str, *, max_text_chars: int) -> ClientFrame:
     """Decode and validate one client frame; return it typed or raise ProtocolError."""
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"frame is not valid JSON: {exc.msg}", code="bad_json") from exc
+    data = loads_bounded(raw)
     if not isinstance(data, dict):
         raise ProtocolError("a frame must be a JSON object", code="bad_frame")
     kind = data.get("type")

@@ -4,12 +4,16 @@ Jobs survive restarts and outages: a failing job is retried with exponential bac
 database (``DatabaseRetryEntrypointExecutor``), so an SMTP or webhook outage delays a notification
 but never loses it. Enqueue inside the caller's transaction (``conn=``) so a job exists exactly
 when the row it is about exists.
+
+The queue runs on the background pool (``DB_BACKGROUND_POOL_MAX``), never on the connections of the
+request path; its LISTEN keeps one of them. ``stop`` ends within ``grace`` seconds plus a few: the
+jobs still running then are cancelled (a cancelled ingestion leaves its version to be resumed) and
+stay in the queue to be picked again after their heartbeat goes stale.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 from collections.abc import Awaitable, Callable
@@ -34,6 +38,7 @@ class JobQueue:
         self._handlers: dict[str, tuple[Handler, int, float]] = {}
         self._qm: QueueManager | None = None
         self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[Any]] = set()
 
     def register(self, name: str, handler: Handler, *, max_attempts: int = 10, max_delay_seconds: float = 300) -> None:
         """Register ``handler(payload)`` for jobs called ``name``; an exception retries with backoff."""
@@ -44,6 +49,8 @@ class JobQueue:
     async def install(self) -> None:
         """Create pgqueuer's tables once (idempotent, safe with several replicas starting)."""
         async with self._pool.acquire() as conn:
+            # bounded like every wait: another replica installing holds it for milliseconds
+            await conn.execute("SET lock_timeout = '60s'")
             await conn.execute("SELECT pg_advisory_lock(4242)")
             try:
                 queries = Queries.from_asyncpg_connection(conn)
@@ -52,6 +59,7 @@ class JobQueue:
                     log.info("jobs.schema_installed")
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(4242)")
+                await conn.execute("RESET lock_timeout")
 
     async def enqueue(self, name: str, payload: dict[str, Any], *, conn: asyncpg.Connection | None = None,
                       delay: timedelta | None = None, dedupe_key: str | None = None) -> None:
@@ -70,12 +78,22 @@ class JobQueue:
     def _wrap(self, name: str, handler: Handler) -> Callable[[Job], Awaitable[None]]:
         async def run(job: Job) -> None:
             payload = json.loads(job.payload) if job.payload else {}
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
             try:
                 await handler(payload)
+            except asyncio.CancelledError:
+                self._metrics.jobs.labels(name, "cancelled").inc()
+                log.info("jobs.cancelled", job=name)
+                raise
             except Exception as exc:
-                self._metrics.jobs.labels(name, "retry").inc()
+                self._metrics.jobs.labels(name, "failed").inc()  # an attempt failed; the queue retries it
                 log.warning("jobs.failed", job=name, attempts=job.attempts, error=type(exc).__name__, detail=str(exc)[:300])
                 raise
+            finally:
+                if task is not None:
+                    self._running.discard(task)
             self._metrics.jobs.labels(name, "done").inc()
 
         return run
@@ -105,15 +123,23 @@ class JobQueue:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 3.0) -> None:
+        """Stop taking jobs; let running ones finish for ``grace`` seconds, then cancel them."""
         if self._qm is not None:
             self._qm.shutdown.set()
         if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=10)
-            except (TimeoutError, asyncio.CancelledError):
+            done, _ = await asyncio.wait([self._task], timeout=grace)
+            if not done:
+                running = list(self._running)
+                log.info("jobs.cancelling", running=len(running))
+                for job in running:
+                    job.cancel()
+                # cancelled jobs release what they hold (an ingestion its lease: at most a few seconds)
+                done, _ = await asyncio.wait([self._task], timeout=5)
+            if not done:
                 self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._task
+                await asyncio.wait([self._task], timeout=2)
+            if self._task.done() and not self._task.cancelled() and self._task.exception() is not None:
+                log.warning("jobs.worker_stopped_with_error", error=type(self._task.exception()).__name__)
         self._task = None
         self._qm = None

