@@ -38,6 +38,10 @@ class Principal:
     def has_role(self, role: str) -> bool:
         return _ROLE_RANK.get(self.role, -1) >= _ROLE_RANK[role]
 
+    def seconds_left(self, leeway: float, now: float | None = None) -> float:
+        """Seconds until the token stops being accepted (its ``exp`` plus the tolerated clock skew)."""
+        return self.expires_at + leeway - (time.time() if now is None else now)
+
     def may_use_machine(self, machine_id: str) -> bool:
         return machine_id in self.machines or self.has_role("support")
 
@@ -63,10 +67,13 @@ class TokenVerifier:
                 key: Any = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
             else:
                 key = s.jwt_secret
+            # aud and iss, once configured (always in production), must be present and equal: a token the
+            # host signs with the same secret for anything else is refused
+            required = ["sub", "exp"] + (["aud"] if s.jwt_audience else []) + (["iss"] if s.jwt_issuer else [])
             claims = jwt.decode(
                 token, key, algorithms=[s.jwt_algorithm], leeway=s.jwt_leeway_seconds,
                 audience=s.jwt_audience or None, issuer=s.jwt_issuer or None,
-                options={"require": ["sub", "exp"], "verify_aud": bool(s.jwt_audience)},
+                options={"require": required, "verify_aud": bool(s.jwt_audience)},
             )
         except jwt.ExpiredSignatureError as exc:
             raise TokenExpired("the token has expired; get a new one from the host app") from exc

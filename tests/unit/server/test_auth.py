@@ -24,7 +24,7 @@ SECRET = "unit-test-secret-" + "0123456789abcdef" * 4  # long enough for HS512 t
 
 
 def settings(**overrides: object) -> Settings:
-    return Settings(jwt_secret=SECRET, **overrides)
+    return Settings(**{"env": "development", "jwt_secret": SECRET, **overrides})
 
 
 def principal(role: str = "operator", machines: tuple[str, ...] = ()) -> Principal:
@@ -65,7 +65,7 @@ async def test_the_leeway_tolerates_clock_skew() -> None:
 
 
 async def test_a_token_signed_with_another_secret_is_invalid() -> None:
-    token = mint_token(Settings(jwt_secret="another-secret-0123456789abcdefgh"), user_id="u")
+    token = mint_token(Settings(env="development", jwt_secret="another-secret-0123456789abcdefgh"), user_id="u")
     with pytest.raises(AuthError) as caught:
         await TokenVerifier(settings()).verify(token)
     assert (caught.value.status, caught.value.code) == (401, "token_invalid")
@@ -103,7 +103,7 @@ async def test_audience_and_issuer_are_checked_when_configured() -> None:
 
 
 def test_only_hs256_tokens_can_be_minted() -> None:
-    rs256 = Settings(jwt_algorithm="RS256", jwt_jwks_url="https://host.example/.well-known/jwks.json")
+    rs256 = Settings(env="development", jwt_algorithm="RS256", jwt_jwks_url="https://host.example/.well-known/jwks.json")
     with pytest.raises(ValueError, match="HS256"):
         mint_token(rs256, user_id="u")
 
@@ -155,3 +155,15 @@ def test_machines_must_be_a_list() -> None:
 ])
 def test_origins(allowed: list[str], origin: str | None, host: str | None, ok: bool) -> None:
     assert origin_allowed(settings(allowed_origins=allowed), origin, host) is ok
+
+
+async def test_audience_and_issuer_are_required_once_configured() -> None:
+    checked = settings(jwt_audience="abparts-assistant", jwt_issuer="https://host.example")
+    who = await TokenVerifier(checked).verify(mint_token(checked, user_id="u"))
+    assert who.user_id == "u"
+    for other in (settings(), settings(jwt_audience="another-app", jwt_issuer="https://host.example"),
+                  settings(jwt_audience="abparts-assistant", jwt_issuer="https://elsewhere.example")):
+        # signed with the same secret, but without (or with another) aud / iss: refused
+        with pytest.raises(AuthError) as caught:
+            await TokenVerifier(checked).verify(mint_token(other, user_id="u"))
+        assert caught.value.code == "token_invalid"

@@ -1,10 +1,12 @@
-"""server/storage/store.py ``TextCipher``: message text sealed at rest, and what a reader sees without the key."""
+"""The conversation cipher (server/crypto/cipher.py): text sealed at rest, what a reader sees without the key,
+and key rotation (a previous key still reads; rotate re-seals under the current one)."""
 
 from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
 
+from server.crypto.cipher import Sealing
 from server.storage.store import TextCipher
 
 PLAIN = "The brush motor fuse is F3 — Σφάλμα E3"
@@ -49,3 +51,31 @@ def test_empty_text_stays_empty() -> None:
 def test_a_malformed_key_is_refused_at_once() -> None:
     with pytest.raises(ValueError):
         TextCipher("not-a-fernet-key")
+
+
+def test_a_new_key_reads_what_the_previous_one_sealed_and_rotate_reseals_it() -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    sealed_before = TextCipher(old).seal(PLAIN)
+    rotating = TextCipher(new, [old])
+    assert rotating.open(sealed_before) == PLAIN  # no moment where stored text is unreadable
+    assert rotating.sealing(sealed_before) is Sealing.PREVIOUS
+    assert rotating.sealing(rotating.seal(PLAIN)) is Sealing.CURRENT  # new text: the new key
+    rotated = rotating.rotate(sealed_before)
+    assert rotated != sealed_before and rotating.sealing(rotated) is Sealing.CURRENT
+    assert TextCipher(new).open(rotated) == PLAIN  # the previous key can go now
+    assert TextCipher(old).open(rotated) == "[unreadable: wrong CONVERSATION_ENCRYPTION_KEY]"
+
+
+def test_rotate_leaves_current_plain_and_unreadable_values_alone() -> None:
+    key = Fernet.generate_key().decode()
+    cipher = TextCipher(key)
+    current = cipher.seal(PLAIN)
+    foreign = TextCipher(Fernet.generate_key().decode()).seal(PLAIN)
+    assert cipher.rotate(current) == current and cipher.rotate(PLAIN) == PLAIN and cipher.rotate(foreign) == foreign
+    assert cipher.sealing(foreign) is Sealing.UNREADABLE and cipher.sealing(PLAIN) is Sealing.PLAIN
+
+
+def test_sealing_is_idempotent() -> None:
+    cipher = TextCipher(Fernet.generate_key().decode())
+    sealed = cipher.seal(PLAIN)
+    assert cipher.seal(sealed) == sealed  # a value already sealed is not sealed twice
