@@ -37,6 +37,7 @@ class Chunker:
         """Chunks in document order; a leading section equal to ``title`` is left out of paths."""
         out: list[Chunk] = []
         section: tuple[str, ...] | None = None
+        anchor = ""
         buf: list[str] = []
         buf_tokens = 0
         buf_page: int | None = None
@@ -48,13 +49,14 @@ class Chunker:
                 path = section or ()
                 if path and title and path[0].strip().lower() == title.strip().lower():
                     path = path[1:]
-                out.append(Chunk(len(out), buf_page, " > ".join(path), text, extract_codes(text)))
+                out.append(Chunk(len(out), buf_page, " > ".join(path), text, extract_codes(text), anchor))
             buf, buf_tokens, buf_page = [], 0, None
 
         for block in blocks:
             if block.section != section:
                 emit()
                 section = block.section
+                anchor = block.anchor
             if block.kind == "table" and self.table_target:
                 emit()
                 for piece in self._group(block.units, header=block.header, target=self.table_target):

@@ -56,12 +56,12 @@ def answers(question: Question, passage: Passage, filenames: dict[int, str]) -> 
 
 
 async def evaluate(kb: KnowledgeBase, questions: list[Question], *, k: int = 10) -> list[Outcome]:
-    """Ask every question as its reader would (their language, their machine) and note the rank."""
+    """Ask every question as the assistant would for its reader (their language, their machine) and note the rank."""
     docs = await kb.list_documents(kind=None)
     filenames = {d["id"]: d["filename"] or "" for d in docs}
     outcomes = []
     for q in questions:
-        passages = await kb.search(q.text, k=k, machine_model=q.model, reader_lang=q.lang)
+        passages = await kb.search_as_assistant(q.text, k=k, machine_model=q.model, reader_lang=q.lang)
         rank = next((i for i, p in enumerate(passages, 1) if answers(q, p, filenames)), None)
         outcomes.append(Outcome(q, rank))
     return outcomes

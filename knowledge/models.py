@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from typing import NotRequired, TypedDict
+from urllib.parse import quote
 
 
 class Kind(enum.StrEnum):
@@ -39,6 +40,7 @@ class Block:
     page: int | None
     section: tuple[str, ...]
     header: str = ""
+    anchor: str = ""  # the id of the section's heading in an HTML page (a citation opens it there)
 
     @property
     def text(self) -> str:
@@ -66,6 +68,7 @@ class Chunk:
     section: str
     text: str
     codes: tuple[str, ...]
+    anchor: str = ""  # the section's anchor in the original file (HTML), "" when it has none
 
     def embedding_text(self, title: str) -> str:
         """The text embedded: document title and section path first (measured: helps ranking)."""
@@ -154,7 +157,10 @@ class Passage:
         return dataclasses.asdict(self)
 
 
-def document_url(document_id: int, page: int | None) -> str:
-    """Link to the original file, at the page when the format has pages."""
+def document_url(document_id: int, page: int | None, anchor: str = "") -> str:
+    """Link to the original file, at the page when the format has pages, at the section's anchor when
+    the page has one (HTML headings with an id or a named link)."""
     base = f"/api/kb/documents/{document_id}/file"
-    return f"{base}#page={page}" if page else base
+    if page:
+        return f"{base}#page={page}"
+    return f"{base}#{quote(anchor, safe='-._~:')}" if anchor else base

@@ -22,6 +22,10 @@ Reranker = Callable[[str, list[Passage]], Awaitable[list[Passage]]]
 RRF_K = 60
 CODE_BONUS = 2.0 / (RRF_K + 1)  # an exact code match outweighs being first in both lists
 KIND_WEIGHT = {Kind.CORRECTION.value: 1.2, Kind.EXPERT.value: 1.15, Kind.RESOLUTION.value: 1.1, Kind.MANUAL.value: 1.0}
+# A passage of the reader's edition of a manual may pass the passage of another edition of the same
+# manual (same machine models, another language) just above it when its score is within this share:
+# the same content, read in the reader's language. It never passes a passage of another manual.
+EDITION_TIE = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +168,7 @@ async def hybrid_search(conn: asyncpg.Connection, *, query: str, vector: np.ndar
     if vector is not None:
         args.append(vector)
     rows = await conn.fetch(
-        f"""SELECT id, version_id, document_id, page, section, text, codes,
+        f"""SELECT id, version_id, document_id, page, section, text, codes, anchor,
                    CASE WHEN dim = {int(vector.shape[0]) if vector is not None else 0} THEN {similarity} ELSE 0 END AS sim
             FROM kb_chunks WHERE id = ANY($1::bigint[])""", *args)
     passages: list[Passage] = []
@@ -179,7 +183,34 @@ async def hybrid_search(conn: asyncpg.Connection, *, query: str, vector: np.ndar
         passages.append(Passage(
             chunk_id=r["id"], document_id=r["document_id"], title=doc.title, machine_models=doc.machine_models,
             lang=doc.lang, page=r["page"], section=r["section"], text=r["text"], score=round(score, 6),
-            kind=doc.kind, url=document_url(r["document_id"], r["page"]), similarity=round(float(r["sim"] or 0.0), 4),
+            kind=doc.kind, url=document_url(r["document_id"], r["page"], r["anchor"]), similarity=round(float(r["sim"] or 0.0), 4),
             matched_codes=matched))
     passages.sort(key=lambda p: (-p.score, -p.similarity, p.chunk_id))
     return passages
+
+
+def editions(a: Passage, b: Passage) -> bool:
+    """Passages of two editions of one manual: manuals for the same machine models in two languages."""
+    return (a.document_id != b.document_id and a.kind == b.kind == Kind.MANUAL.value and bool(a.machine_models)
+            and {m.lower() for m in a.machine_models} == {m.lower() for m in b.machine_models}
+            and (a.lang or "") != (b.lang or ""))
+
+
+def prefer_reader_edition(passages: list[Passage], reader_lang: str | None) -> list[Passage]:
+    """Relevance first, language second: ``passages`` (best first) with the reader's edition of a manual
+    moved above another edition's passage that ranks just above it by less than ``EDITION_TIE``.
+
+    Only ties between editions of the same manual are broken; a passage of another document is
+    never passed, so a relevant English FAQ stays above a less relevant passage of a manual that
+    happens to be in the reader's language.
+    """
+    if not reader_lang:
+        return passages
+    out = list(passages)
+    for i in range(1, len(out)):
+        j = i
+        while (j > 0 and out[j].lang == reader_lang and out[j - 1].lang != reader_lang and editions(out[j], out[j - 1])
+               and out[j].score >= out[j - 1].score * (1 - EDITION_TIE)):
+            out[j - 1], out[j] = out[j], out[j - 1]
+            j -= 1
+    return out

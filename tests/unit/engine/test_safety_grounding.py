@@ -64,7 +64,7 @@ def test_covered_when_the_best_passage_beats_the_anchors_by_the_margin() -> None
     covered, margin = judge(gate, [Passage(0.62)])
     assert not covered and margin == pytest.approx(0.02, abs=1e-6)
     assert embedder.passage_calls == 1  # the anchors are embedded once
-    assert len(ANCHORS) == 10
+    assert len(ANCHORS) >= 30  # everyday subjects far from the manuals
 
 
 def test_no_passages_is_not_covered_and_support_entries_or_codes_always_are() -> None:
@@ -73,3 +73,10 @@ def test_no_passages_is_not_covered_and_support_entries_or_codes_always_are() ->
     assert judge(gate, [Passage(0.1, kind="expert")]) == (True, None)
     assert judge(gate, [Passage(0.1, matched_codes=("E04",))]) == (True, None)
 
+
+
+def test_a_saved_resolution_does_not_pass_the_gate_on_its_own() -> None:
+    gate = RelevanceGate(Embedder(), min_margin=0.05)
+    covered, margin = judge(gate, [Passage(0.1, kind="resolution")])  # far below the anchors
+    assert not covered and margin is not None
+    assert judge(gate, [Passage(0.1, kind="correction")]) == (True, None)
