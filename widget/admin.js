@@ -111,6 +111,7 @@
   function logout(msg) {
     state.token = ''; state.me = null; sessionStorage.removeItem('abpa-admin-token');
     Object.keys(state.polls).forEach(function (k) { clearTimeout(state.polls[k]); });
+    stopQueue();
     showApp(false);
     if (msg) $('login-error').textContent = msg;
   }
@@ -128,7 +129,7 @@
 
   // ---------------------------------------------------------------- tabs (WAI-ARIA tabs pattern)
   var TABS = ['manuals', 'search', 'escalations', 'analytics', 'knowledge'];
-  var LOADERS = { manuals: loadDocs, search: function () {}, escalations: loadEscalations, analytics: loadAnalytics, knowledge: loadEntries };
+  var LOADERS = { manuals: loadDocs, search: function () {}, escalations: loadEscalations, analytics: loadAnalytics, knowledge: function () { loadEntries(); loadProposals(); } };
   function select(name, focus) {
     if (TABS.indexOf(name) < 0) name = 'manuals';
     TABS.forEach(function (t) {
@@ -269,49 +270,174 @@
   });
 
   // ---------------------------------------------------------------- escalations
+  // The queue is pushed (server-sent events from api/escalations/events); a ticket's conversation streams live over the
+  // chat WebSocket, opened with this console's support token on the ticket's session. Nothing here polls.
+  var esc = { tickets: {}, order: [], stream: null, lastEvent: '', ws: null, typingAt: 0, typingTimer: 0, answers: {} };
   function loadEscalations() {
-    clearTimeout(state.polls.esc);
+    followQueue();
     api('GET', 'api/escalations').then(function (j) {
-      var items = list(j, ['escalations', 'items', 'tickets']), ul = $('esc-list');
-      ul.replaceChildren();
-      $('esc-empty').hidden = items.length > 0;
-      items.forEach(function (t) {
-        var b = h('button', { type: 'button', class: 'esc' + (String(t.id) === String(state.escId) ? ' active' : ''), onclick: function () { openEscalation(t.id); } }, [
-          h('span', { class: 'tk', text: t.ticket_number || ('#' + t.id) }), h('span', { class: 'badge st-' + (t.status || 'open'), text: t.status || 'open' }),
-          h('span', { class: 'who', text: [t.user_name || t.user_id, t.machine_id, t.trigger && String(t.trigger).replace(/_/g, ' ')].filter(Boolean).join(' · ') }),
-          h('span', { class: 'muted small', text: (t.reason ? t.reason + ' — ' : '') + fmtDate(t.created_at) })]);
-        ul.appendChild(h('li', null, [b]));
-      });
-      if (!$('escalations').hidden) state.polls.esc = setTimeout(loadEscalations, 10000);
+      esc.tickets = {}; esc.order = [];
+      list(j, ['escalations']).forEach(function (t) { esc.tickets[t.id] = t; esc.order.push(t.id); });
+      renderQueue();
     }).catch(fail('Escalations'));
   }
   $('esc-refresh').addEventListener('click', loadEscalations);
+  function ticketBadge(t) {
+    var st = t.status || 'open';
+    return h('span', { class: 'badge st-' + st, text: st === 'in_progress' && t.assignee ? 'taken · ' + t.assignee : st.replace('_', ' ') });
+  }
+  function renderQueue() {
+    var ul = $('esc-list');
+    ul.replaceChildren();
+    var ids = esc.order.slice().sort(function (a, b) {
+      var x = esc.tickets[a], y = esc.tickets[b];
+      if ((x.status === 'closed') !== (y.status === 'closed')) return x.status === 'closed' ? 1 : -1;
+      return String(y.created_at).localeCompare(String(x.created_at));
+    });
+    $('esc-empty').hidden = ids.length > 0;
+    ids.forEach(function (id) {
+      var t = esc.tickets[id];
+      var b = h('button', { type: 'button', class: 'esc' + (String(t.id) === String(state.escId) ? ' active' : '') + (t.fresh ? ' fresh' : ''),
+        'data-ticket': t.ticket_number || '', onclick: function () { t.fresh = false; openEscalation(t.id); } }, [
+        h('span', { class: 'tk', text: t.ticket_number || ('#' + t.id) }), ticketBadge(t),
+        h('span', { class: 'who', text: [t.user_name || t.user_id, t.machine_id, t.trigger && String(t.trigger).replace(/_/g, ' ')].filter(Boolean).join(' · ') }),
+        h('span', { class: 'muted small', text: (t.reason ? t.reason + ' — ' : '') + fmtDate(t.created_at) })]);
+      ul.appendChild(h('li', null, [b]));
+    });
+  }
+  // Server-sent events over fetch (EventSource cannot send the bearer token); reconnects with Last-Event-ID.
+  function followQueue() {
+    if (esc.stream || !state.token) return;
+    var ctrl = new AbortController(), headers = { Authorization: 'Bearer ' + state.token, Accept: 'text/event-stream' };
+    esc.stream = ctrl;
+    if (esc.lastEvent) headers['Last-Event-ID'] = esc.lastEvent;
+    fetch('api/escalations/events', { headers: headers, signal: ctrl.signal }).then(function (r) {
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      $('esc-live').textContent = 'Live';
+      var reader = r.body.getReader(), dec = new TextDecoder(), buf = '';
+      function pump() {
+        return reader.read().then(function (x) {
+          if (x.done) return;
+          buf += dec.decode(x.value, { stream: true });
+          var parts = buf.split('\n\n'); buf = parts.pop();
+          parts.forEach(queueEvent);
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () { /* aborted or dropped: reconnect below */ }).then(function () {
+      if (esc.stream !== ctrl) return;
+      esc.stream = null;
+      $('esc-live').textContent = 'Reconnecting…';
+      if (state.token && !ctrl.signal.aborted) setTimeout(followQueue, 1000);
+    });
+  }
+  function queueEvent(block) {
+    var kind = 'message', data = '', id = null;
+    block.split('\n').forEach(function (line) {
+      if (line.slice(0, 6) === 'event:') kind = line.slice(6).trim();
+      else if (line.slice(0, 5) === 'data:') data += line.slice(5).trim();
+      else if (line.slice(0, 3) === 'id:') id = line.slice(3).trim();
+    });
+    if (id) esc.lastEvent = id;
+    if (kind !== 'ticket' || !data) return;
+    var e; try { e = JSON.parse(data); } catch (err) { return; }
+    var t = e.ticket; if (!t || t.id == null) return;
+    if (!esc.tickets[t.id]) esc.order.push(t.id);
+    t.fresh = e.event === 'created';
+    esc.tickets[t.id] = t;
+    renderQueue();
+    if (e.event === 'created') $('esc-announce').textContent = 'New ticket ' + (t.ticket_number || t.id) + ' from ' + (t.user_name || t.user_id);
+    if (String(t.id) === String(state.escId)) renderControls(t);
+  }
+  function stopQueue() { if (esc.stream) { var c = esc.stream; esc.stream = null; c.abort(); } closeTranscript(); }
+
   function openEscalation(id) {
     state.escId = id;
-    clearTimeout(state.polls.escDetail);
     api('GET', 'api/escalations/' + id).then(function (t) {
+      if (state.escId !== id) return;
       renderEscalation(t);
-      if (!$('escalations').hidden && state.escId === id) state.polls.escDetail = setTimeout(function () { refreshTranscript(id); }, 5000);
+      followTranscript(t);
     }).catch(fail('Escalation'));
+    document.querySelectorAll('.esc').forEach(function (b) { b.classList.toggle('active', b.getAttribute('data-ticket') === String((esc.tickets[id] || {}).ticket_number)); });
   }
-  function refreshTranscript(id) {
-    if (state.escId !== id || $('escalations').hidden) return;
-    api('GET', 'api/escalations/' + id).then(function (t) {
-      var box = document.querySelector('#esc-detail .transcript');
-      if (box && state.escId === id) fillTranscript(box, t);
-      state.polls.escDetail = setTimeout(function () { refreshTranscript(id); }, 5000);
-    }).catch(function () { /* transient: the next open retries */ });
+  function closeTranscript() { if (esc.ws) { var w = esc.ws; esc.ws = null; w.close(1000, 'ticket closed in the console'); } }
+  // The conversation of the ticket's session, live: a replay of the session's frames, then each new one.
+  function followTranscript(t) {
+    closeTranscript();
+    var box = document.querySelector('#esc-detail .transcript');
+    esc.answers = {};
+    var url = new URL('ws', location.href); url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    var ws = new WebSocket(url.href), lastSeq = 0;
+    esc.ws = ws;
+    ws.onopen = function () { ws.send(JSON.stringify({ type: 'hello', v: 1, token: state.token, session_id: t.session_id, last_seq: 0 })); };
+    ws.onmessage = function (ev) {
+      if (esc.ws !== ws) return;
+      var f; try { f = JSON.parse(ev.data); } catch (e) { return; }
+      if (typeof f.seq === 'number') { if (f.seq <= lastSeq) return; lastSeq = f.seq; }
+      transcriptFrame(box, f);
+    };
+    ws.onclose = function (ev) {
+      if (esc.ws !== ws) return;
+      esc.ws = null;
+      if (ev.code !== 1000 && state.escId === t.id) setTimeout(function () { if (state.escId === t.id && !esc.ws) openEscalation(t.id); }, 1000);
+    };
   }
-  function fillTranscript(box, t) {
-    var msgs = list(t, ['transcript', 'messages']);
-    if (box.childElementCount === msgs.length) return;
-    box.replaceChildren();
-    msgs.forEach(function (m) {
-      var role = m.role || 'user';
-      box.appendChild(h('div', { class: 'tmsg ' + role }, [h('div', { class: 'trole', text: role + (m.agent ? ' · ' + m.agent : '') + (m.created_at ? ' · ' + fmtDate(m.created_at) : '') }),
-        h('div', { class: 'ttext', text: m.text || '' })]));
-    });
-    box.scrollTop = box.scrollHeight;
+  function tline(box, role, who, text, id) {
+    var el = h('div', { class: 'tmsg ' + role, 'data-message-id': id || null }, [h('div', { class: 'trole', text: who }), h('div', { class: 'ttext', text: text || '' })]);
+    box.appendChild(el); box.scrollTop = box.scrollHeight;
+    return el;
+  }
+  function tnote(box, text, kind) { var el = h('div', { class: 'tnote' + (kind ? ' ' + kind : ''), text: text }); box.appendChild(el); box.scrollTop = box.scrollHeight; }
+  function transcriptFrame(box, f) {
+    var a;
+    switch (f.type) {
+      case 'history':
+        box.replaceChildren(); esc.answers = {};
+        (f.messages || []).forEach(function (m) {
+          if (m.role === 'user') tline(box, 'user', 'user', m.text, m.id);
+          else if (m.role === 'support') tline(box, 'support', 'support · ' + (m.author || ''), m.text, m.id);
+          else if (m.text) esc.answers[m.id] = tline(box, 'assistant' + (m.status === 'streaming' ? ' live' : ''), 'assistant', m.text, m.id);
+        });
+        break;
+      case 'user_message': tline(box, 'user', 'user · ' + fmtDate(Date.now()), f.text, f.message_id); break;
+      case 'delta':
+        a = esc.answers[f.message_id] || (esc.answers[f.message_id] = tline(box, 'assistant live', 'assistant · writing…', '', f.message_id));
+        a.lastChild.textContent += f.text || ''; box.scrollTop = box.scrollHeight; break;
+      case 'done':
+        a = esc.answers[f.message_id];
+        if (a) { a.classList.remove('live'); a.firstChild.textContent = 'assistant' + (f.status !== 'complete' ? ' · ' + f.status : ''); }
+        break;
+      case 'support_message': tline(box, 'support', 'support · ' + (f.agent || ''), f.text, f.message_id); break;
+      case 'handover': tnote(box, f.text || f.event, 'handover'); break;
+      case 'escalated': tnote(box, 'Ticket ' + (f.ticket_number || f.ticket_id) + ' (' + String(f.trigger || '').replace(/_/g, ' ') + ')'); break;
+      case 'resolved': if (f.resolved) tnote(box, 'The user marked the problem as solved.'); break;
+      case 'error': if (f.code === 'session_unknown' || f.code === 'token_expired' || f.code === 'token_invalid') toast('Live transcript: ' + (f.message || f.code), true); break;
+    }
+  }
+  function sendTyping(active) {
+    if (!esc.ws || esc.ws.readyState !== 1) return;
+    esc.ws.send(JSON.stringify({ type: 'typing', active: active }));
+  }
+  function mine(t) { return t.claimed_by_id && state.me && t.claimed_by_id === state.me.id; }
+  function renderControls(t) {
+    var box = $('esc-controls'); if (!box) return;
+    var open = t.status !== 'closed', taken = !!t.claimed_by_id, me = mine(t);
+    var act = function (path, done) {
+      return function () {
+        api('POST', 'api/escalations/' + t.id + '/' + path, {}).then(function () { toast(done); return api('GET', 'api/escalations/' + t.id); })
+          .then(function (fresh) { esc.tickets[t.id] = Object.assign(esc.tickets[t.id] || {}, fresh); renderControls(fresh); renderQueue(); })
+          .catch(fail('Ticket'));
+      };
+    };
+    box.replaceChildren.apply(box, [
+      h('span', { class: 'mode', text: !open ? 'Closed' : taken ? (me ? 'You are talking with the user; the assistant is silent.' : 'Taken by ' + (t.assignee || 'another agent')) : 'In the queue: the assistant is answering.' }),
+      open && !taken ? h('button', { type: 'button', class: 'primary', text: 'Take the conversation', onclick: act('claim', 'You have joined the conversation') }) : null,
+      open && me ? h('button', { type: 'button', class: 'ghost', text: 'Hand back to the assistant', onclick: act('release', 'Handed back to the assistant') }) : null,
+      open && (me || !taken) ? h('button', { type: 'button', class: 'ghost danger', text: 'Close the conversation', onclick: act('close', 'Conversation closed') }) : null
+    ].filter(function (n) { return n != null; }));  // null would render as "null"
+    var reply = $('reply-text'); if (reply) reply.disabled = !open;
+    var sel = $('esc-status'); if (sel) sel.value = t.status || 'open';
   }
   function renderEscalation(t) {
     var d = $('esc-detail'), machine = t.machine || {}, rows = [];
@@ -321,9 +447,14 @@
       rows.push(h('dt', { text: k.replace(/_/g, ' ') }), h('dd', { text: String(v) }));
     });
     var steps = list(t, ['steps']);
-    var transcript = h('div', { class: 'transcript', tabindex: '0', 'aria-label': 'Transcript' });
-    fillTranscript(transcript, t);
+    var transcript = h('div', { class: 'transcript', tabindex: '0', 'aria-label': 'Transcript', 'aria-live': 'polite' });
     var text = h('textarea', { rows: '3', id: 'reply-text', required: true });
+    text.addEventListener('input', function () {
+      var now = Date.now();
+      if (now - esc.typingAt > 3000) { esc.typingAt = now; sendTyping(true); }
+      clearTimeout(esc.typingTimer);
+      esc.typingTimer = setTimeout(function () { esc.typingAt = 0; sendTyping(false); }, 4000);
+    });
     var form = h('form', { class: 'reply' }, [h('label', { for: 'reply-text', text: 'Reply to the user (appears live in their chat)' }), text,
       h('button', { type: 'submit', class: 'primary', text: 'Send reply' })]);
     form.addEventListener('submit', function (e) {
@@ -331,21 +462,21 @@
       var v = text.value.trim(); if (!v) return;
       api('POST', 'api/escalations/' + t.id + '/reply', { text: v }).then(function () {
         text.value = ''; toast('Reply sent');
-        transcript.appendChild(h('div', { class: 'tmsg support' }, [h('div', { class: 'trole', text: 'support · ' + (state.me.name || '') }), h('div', { class: 'ttext', text: v })]));
-        transcript.scrollTop = transcript.scrollHeight;
+        clearTimeout(esc.typingTimer); esc.typingAt = 0; sendTyping(false);
       }).catch(fail('Reply'));
     });
-    var statusSel = h('select', { 'aria-label': 'Ticket status' }, ['open', 'in_progress', 'closed'].map(function (v) {
+    var statusSel = h('select', { 'aria-label': 'Ticket status', id: 'esc-status' }, ['open', 'in_progress', 'closed'].map(function (v) {
       return h('option', { value: v, text: v.replace('_', ' '), selected: v === t.status });
     }));
     statusSel.addEventListener('change', function () {
       api('POST', 'api/escalations/' + t.id + '/status', { status: statusSel.value })
-        .then(function () { toast('Ticket ' + (t.ticket_number || t.id) + ': ' + statusSel.value.replace('_', ' ')); loadEscalations(); })
+        .then(function () { toast('Ticket ' + (t.ticket_number || t.id) + ': ' + statusSel.value.replace('_', ' ')); })
         .catch(fail('Status'));
     });
     var notes = list(t, ['notifications']);
     d.replaceChildren.apply(d, [
       h('div', { class: 'card-head' }, [h('h2', { text: 'Ticket ' + (t.ticket_number || t.id) }), statusSel]),
+      h('div', { class: 'controls', id: 'esc-controls' }),
       t.trigger ? h('p', { class: 'muted small', text: 'Trigger: ' + String(t.trigger).replace(/_/g, ' ') + (t.assignee ? ' · assignee: ' + t.assignee : '') }) : null,
       h('p', { class: 'muted', text: [t.user_name || t.user_id, t.lang, fmtDate(t.created_at)].filter(Boolean).join(' · ') }),
       t.reason ? h('p', null, [h('b', { text: 'Reason: ' }), t.reason]) : null,
@@ -356,7 +487,7 @@
       notes.length ? h('details', null, [h('summary', { text: 'Notifications (' + notes.length + ')' }),
         h('ul', null, notes.map(function (n) { return h('li', { text: [n.channel, n.target, n.status, n.last_error].filter(Boolean).join(' · ') }); }))]) : null,
       h('h3', { text: 'Conversation' }), transcript, form].filter(function (n) { return n != null; }));  // null would render as "null"
-    document.querySelectorAll('.esc').forEach(function (b) { b.classList.remove('active'); });
+    renderControls(t);
   }
 
   // ---------------------------------------------------------------- analytics
@@ -450,6 +581,33 @@
           h('p', { class: 'passage', text: e.text || '' })]));
       });
     }).catch(fail('Entries'));
+  }
+  // Proposed resolutions (support and admin): edit, then approve into the knowledge base, or reject.
+  function loadProposals() {
+    api('GET', 'api/resolutions').then(function (j) {
+      var items = list(j, ['resolutions']), ul = $('proposals');
+      ul.replaceChildren();
+      $('proposals-empty').hidden = items.length > 0;
+      items.forEach(function (p) {
+        var title = h('input', { value: p.title || '', maxlength: '200', 'aria-label': 'Title of proposal ' + p.id });
+        var text = h('textarea', { rows: '6', maxlength: '20000', 'aria-label': 'Text of proposal ' + p.id });
+        text.value = p.text || '';
+        var review = function (verb) {
+          var body = verb === 'approve' ? { title: title.value, text: text.value } : {};
+          api('POST', 'api/resolutions/' + p.id + '/' + verb, body).then(function () {
+            toast(verb === 'approve' ? 'Approved: the assistant uses it from now on' : 'Rejected');
+            loadProposals(); loadEntries();
+          }).catch(fail(verb === 'approve' ? 'Approve' : 'Reject'));
+        };
+        ul.appendChild(h('li', { class: 'entry' }, [
+          h('div', null, [h('span', { class: 'badge st-resolution', text: 'proposal' }), ' ',
+            h('span', { class: 'muted small', text: [p.machine_model, p.lang, fmtDate(p.created_at)].filter(Boolean).join(' · ') })]),
+          title, text,
+          h('div', { class: 'actions' }, [
+            h('button', { type: 'button', class: 'primary', text: 'Approve', onclick: function () { review('approve'); } }),
+            h('button', { type: 'button', class: 'ghost danger', text: 'Reject', onclick: function () { review('reject'); } })])]));
+      });
+    }).catch(fail('Proposed resolutions'));
   }
   $('entry-form').addEventListener('submit', function (e) {
     e.preventDefault();

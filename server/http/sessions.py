@@ -38,6 +38,8 @@ class SessionRoutes:
         session = await self._store.get_session(request.path_params["session_id"])
         if session is None or (session.user_id != principal.user_id and not principal.has_role("support")):
             raise NotFound("no such session", code="session_unknown")
+        if session.user_id != principal.user_id:  # support reading a user's conversation
+            await self._store.audit(principal.user_id, "session.read", session.id, {"owner": session.user_id})
         return JSONResponse({
             "id": session.id, "status": session.status, "lang": session.lang, "machine_id": session.machine_id,
             "last_seq": session.last_seq, "messages": await self._store.history(session.id),

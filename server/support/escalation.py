@@ -5,7 +5,8 @@ tried and the user's answers), the analytics event, the session status and one n
 channel in ONE transaction, then tells the user through the session stream. A session has at most
 one ticket that is not closed: escalating again returns it. A support reply is stored as a message
 of role ``support`` and published to the session stream, so it reaches the user's open chat on
-whichever replica holds the socket.
+whichever replica holds the socket. Every change of a ticket is also an event of the live support
+queue (``handover_queue.py``), which the consoles follow.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from server.engine.diagnostics import DiagnosticState
 from server.observability import Metrics
 from server.protocol import Escalated, SupportMessage
 from server.storage.store import SessionRow, Store
+from server.support.handover_queue import SupportQueue
 from server.support.machines import MachineSource
 from server.support.notify import Notifier
 from server.support.streams import SessionStream
@@ -33,6 +35,11 @@ log = get_logger("server.escalation")
 TRIGGERS = ("user", "failed_steps", "not_covered", "feedback", "safety")
 STATUSES = ("open", "in_progress", "closed")
 REPLY_MAX_CHARS = 4000
+
+# one row of the queue, as the console lists it
+_QUEUE_ROW = """SELECT e.id, e.ticket_number, e.session_id, e.user_id, s.user_name, s.lang, e.machine_id, e.trigger,
+                       e.reason, e.status, e.assignee, e.claimed_by_id, e.claimed_at, e.created_at, e.updated_at
+                  FROM escalations e JOIN sessions s ON s.id = e.session_id"""
 
 
 def ticket_number(escalation_id: int) -> str:
@@ -50,17 +57,18 @@ class Ticket:
 
 
 def diagnostic_steps(state: dict[str, Any]) -> list[dict[str, object]]:
-    """The steps the assistant proposed and the user's answers, from the session's diagnostic state."""
+    """Every step the assistant proposed in the session (earlier answers' too) and the user's answers."""
     diagnostic = DiagnosticState.from_session(state)
-    return [step.to_json() for step in diagnostic.steps] if diagnostic else []
+    return diagnostic.history() if diagnostic else []
 
 
 class Escalations:
     """Tickets for human support: opening them from a session, and the support side's queue and replies."""
 
     def __init__(self, *, settings: Settings, pool: asyncpg.Pool, store: Store, stream: SessionStream,
-                 metrics: Metrics, notifier: Notifier, machines: MachineSource) -> None:
+                 metrics: Metrics, notifier: Notifier, machines: MachineSource, queue: SupportQueue) -> None:
         self._settings = settings
+        self.queue = queue
         self._pool = pool
         self._store = store
         self._stream = stream
@@ -82,6 +90,8 @@ class Escalations:
         existing = await self._open_ticket(session.id)
         if existing is None:
             existing = await self._insert(session, principal, trigger, reason)
+            if existing.created:
+                await self.announce("created", existing.id)
         await self._stream.publish(session.id, self.frame(existing))
         self._metrics.frames_sent.labels("escalated").inc()
         return existing
@@ -158,12 +168,27 @@ class Escalations:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="bad_status")
         cipher = self._store.cipher
         rows = await self._pool.fetch(
-            """SELECT e.id, e.ticket_number, e.session_id, e.user_id, s.user_name, s.lang, e.machine_id, e.trigger,
-                      e.reason, e.status, e.assignee, e.created_at, e.updated_at
-                 FROM escalations e JOIN sessions s ON s.id = e.session_id
-                WHERE ($1::text IS NULL OR e.status = $1)
+            _QUEUE_ROW + """ WHERE ($1::text IS NULL OR e.status = $1)
                 ORDER BY (e.status = 'closed'), e.created_at DESC LIMIT $2""", status, limit)
-        return [_iso({**dict(r), "reason": cipher.open(r["reason"])}) for r in rows]
+        return [_iso({**dict(r), "reason": cipher.open(r["reason"]), "user_name": cipher.open(r["user_name"] or "")})
+                for r in rows]
+
+    async def summary(self, escalation_id: int) -> dict[str, Any]:
+        """The ticket as the queue lists it."""
+        row = await self._pool.fetchrow(_QUEUE_ROW + " WHERE e.id = $1", escalation_id)
+        if row is None:
+            raise NotFound("no such escalation", code="escalation_unknown")
+        cipher = self._store.cipher
+        return _iso({**dict(row), "reason": cipher.open(row["reason"]), "user_name": cipher.open(row["user_name"] or "")})
+
+    async def announce(self, event: str, escalation_id: int) -> None:
+        """Tell every support console that the ticket changed; a queue that cannot be told is logged, not fatal."""
+        try:
+            await self.queue.publish(event, await self.summary(escalation_id))
+        except Exception as exc:  # the ticket is stored; consoles see it when they list the queue again
+            self._metrics.redis_errors.labels("support_queue").inc()
+            log.error("escalation.queue_publish_failed", escalation_id=escalation_id, queue_event=event,
+                      error=type(exc).__name__)
 
     async def get(self, escalation_id: int) -> dict[str, Any]:
         row = await self._pool.fetchrow(
@@ -174,6 +199,7 @@ class Escalations:
         cipher = self._store.cipher
         out = _iso(dict(row))
         out["reason"] = cipher.open(out["reason"])
+        out["user_name"] = cipher.open(out["user_name"] or "")
         snapshot = out.pop("snapshot") or {}
         snapshot["transcript"] = [{**m, "text": cipher.open(m.get("text", ""))} for m in snapshot.get("transcript") or []]
         agents = {r["message_id"]: r["agent_name"] for r in await self._pool.fetch(
@@ -206,6 +232,7 @@ class Escalations:
         await self._store.insert_assistant_message(message_id, row["session_id"], None, row["lang"], role="support",
                                                     text=text, status="complete", mode="support")
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE messages SET author = $2 WHERE id = $1", message_id, principal.name)
             await conn.execute(
                 "INSERT INTO support_replies (message_id, escalation_id, agent_id, agent_name) VALUES ($1, $2, $3, $4)",
                 message_id, escalation_id, principal.user_id, principal.name)
@@ -230,13 +257,18 @@ class Escalations:
             raise Conflict("the session already has another open ticket", code="escalation_conflict") from exc
         if row is None:
             raise NotFound("no such escalation", code="escalation_unknown")
+        if status == "closed":  # a closed ticket has nobody answering: the assistant does again
+            await self._pool.execute(
+                "UPDATE sessions SET state = jsonb_set(state, '{handover,mode}', '\"assistant\"')"
+                " WHERE id = $1 AND state->'handover'->>'mode' = 'human'", row["session_id"])
         await self._store.audit(principal.user_id, "escalation.status", str(escalation_id), {"status": status})
         log.info("escalation.status", escalation_id=escalation_id, status=status)
+        await self.announce("status", escalation_id)
         return dict(row)
 
 
 def _iso(d: dict[str, Any]) -> dict[str, Any]:
-    for key in ("created_at", "updated_at", "sent_at"):
+    for key in ("created_at", "updated_at", "sent_at", "claimed_at", "unclaimed_notice_at"):
         if d.get(key) is not None and hasattr(d[key], "isoformat"):
             d[key] = d[key].isoformat()
     return d
