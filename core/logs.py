@@ -36,6 +36,15 @@ def configure_logging(level: str = "info", fmt: str = "json", extra_processors: 
     root.setLevel(level.upper())
     for name in ("uvicorn.access",):
         logging.getLogger(name).setLevel(logging.WARNING)  # the app logs requests itself, with ids
+    # uvicorn's own WebSocket lines carry the raw path with its query string (tokens); the app's
+    # access log (ws.access) says the same without it
+    handler.addFilter(_drop_uvicorn_websocket_lines)
+
+
+def _drop_uvicorn_websocket_lines(record: logging.LogRecord) -> bool:
+    if record.name != "uvicorn.error":
+        return True
+    return not str(record.msg).startswith('%s - "WebSocket ')
 
 
 def get_logger(name: str) -> FilteringBoundLogger:

@@ -52,6 +52,7 @@ class Metrics:
         # Storage
         self.db_pool_size = Gauge(p + "db_pool_connections", "PostgreSQL pool connections", ["state"], registry=r)
         self.db_errors = Counter(p + "db_errors_total", "PostgreSQL errors", ["operation"], registry=r)
+        self.db_pool_timeouts = Counter(p + "db_pool_timeouts_total", "Waits for a pooled PostgreSQL connection that timed out (the request or job failed with postgres_unavailable), by pool", ["pool"], registry=r)
         self.redis_errors = Counter(p + "redis_errors_total", "Redis errors", ["operation"], registry=r)
         self.degraded = Counter(p + "degraded_events_total", "Times a component fell back to a degraded mode", ["component"], registry=r)
         self.component_up = Gauge(p + "component_up", "1 healthy, 0.5 degraded, 0 unhealthy (last readiness check)", ["component"], registry=r)

@@ -81,7 +81,8 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
             (f"sum by (instance, state) (abparts_db_pool_connections{{{SEL}}})", "{{instance}} {{state}}")]),
         ("PostgreSQL and Redis errors", "ops", "timeseries", [
             (rate("abparts_db_errors_total", "operation"), "db {{operation}}"),
-            (rate("abparts_redis_errors_total", "operation"), "redis {{operation}}")]),
+            (rate("abparts_redis_errors_total", "operation"), "redis {{operation}}"),
+            (rate("abparts_db_pool_timeouts_total", "pool"), "pool wait time-out {{pool}}")]),
         ("Component health (1 healthy, 0.5 degraded, 0 unhealthy)", "short", "timeseries", [
             (f"min by (component) (abparts_component_up{{{SEL}}})", "{{component}}")]),
         ("Degraded-mode events", "ops", "timeseries", [(rate("abparts_degraded_events_total", "component"), "{{component}}")]),

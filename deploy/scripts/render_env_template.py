@@ -26,6 +26,8 @@ PRODUCTION = {
     "DATABASE_URL": "postgresql://abparts:CHANGE_ME_DB_PASSWORD@postgres:5432/abparts_assistant",
     "REDIS_URL": "redis://:CHANGE_ME_REDIS_PASSWORD@redis:6379/0",
     "JWT_SECRET": "CHANGE_ME_64_RANDOM_CHARACTERS_SHARED_WITH_THE_HOST_APP",
+    "JWT_AUDIENCE": "abparts-assistant",
+    "JWT_ISSUER": "https://parts.example.com",
     "ALLOWED_ORIGINS": "https://parts.example.com",
     "CONVERSATION_ENCRYPTION_KEY": "CHANGE_ME_FERNET_KEY",
     "OPENAI_API_KEY": "CHANGE_ME",

@@ -7,7 +7,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from core.settings import DEFAULT_JWT_SECRET, Settings
+from core.settings import Settings
 from server.checks.results import CheckResult, Outcome, describe
 
 DISK_MIN_FREE_BYTES = 1 << 30  # below: FAIL
@@ -21,29 +21,18 @@ async def check_variables(settings: Settings) -> list[CheckResult]:
     missing: list[str] = []
     warnings: list[str] = []
     if production:
-        for env, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url),
-                           ("JWT_SECRET", "" if settings.jwt_secret == DEFAULT_JWT_SECRET else settings.jwt_secret)):
+        for env, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url)):
             if not value:
                 missing.append(env)
-        if settings.jwt_algorithm == "HS256" and 0 < len(settings.jwt_secret) < 32:
-            warnings.append("JWT_SECRET is shorter than 32 characters")
-        if not settings.conversation_encryption_key:
-            warnings.append("CONVERSATION_ENCRYPTION_KEY empty: conversations stored unencrypted")
         if not settings.allowed_origins:
             warnings.append("ALLOWED_ORIGINS empty: only same-origin pages can open the chat")
         if settings.root_path != "/ai":
             warnings.append(f"ROOT_PATH is {settings.root_path!r}, nginx.conf mounts the app at '/ai'")
-    if settings.conversation_encryption_key:
-        try:
-            from cryptography.fernet import Fernet
-
-            Fernet(settings.conversation_encryption_key.encode())
-        except (ValueError, TypeError):
-            missing.append("CONVERSATION_ENCRYPTION_KEY (not a valid Fernet key)")
+    missing += settings.problems()  # what the service refuses to start with (weak secrets, bad keys, ...)
     if not settings.openai_model:
         warnings.append("OPENAI_MODEL empty: answers are retrieval-only")
     if missing:
-        out.append(CheckResult("variables", Outcome.FAIL, "missing or invalid: " + ", ".join(missing)))
+        out.append(CheckResult("variables", Outcome.FAIL, "missing or invalid: " + "; ".join(missing)))
     elif warnings:
         out.append(CheckResult("variables", Outcome.WARN, "; ".join(warnings)))
     else:

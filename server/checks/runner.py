@@ -13,6 +13,7 @@ from server.checks.host import check_disk, check_port, check_variables
 from server.checks.providers import check_embedder, check_llm, check_smtp, check_voice
 from server.checks.results import CHECK_TIMEOUT_SECONDS, CheckResult, Outcome
 from server.checks.stores import check_postgres, check_redis
+from server.checks.targets import check_host_db, check_webhooks
 
 Check = Callable[[Settings], Awaitable[list[CheckResult]]]
 
@@ -20,10 +21,12 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("variables", check_variables),
     ("postgres", check_postgres),
     ("redis", check_redis),
+    ("host_db", check_host_db),
     ("llm", check_llm),
     ("embedder", check_embedder),
     ("voice", check_voice),
     ("smtp", check_smtp),
+    ("webhooks", check_webhooks),
     ("disk", check_disk),
     ("port", check_port),
 )

@@ -1,4 +1,4 @@
-"""The databases: PostgreSQL (with pgvector, and the host database) and Redis."""
+"""The service's own stores: PostgreSQL (with pgvector) and Redis."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ async def check_postgres(settings: Settings) -> list[CheckResult]:
     """Connect, report the server version and whether the pgvector extension can be used."""
     if not settings.database_url:
         return [CheckResult("postgres", Outcome.SKIP, "DATABASE_URL empty: embedded PostgreSQL under DATA_DIR (development only)")]
-    out = [await _postgres_one("postgres", settings.database_url, need_vector=True)]
-    if settings.host_database_url:
-        out.append(await _postgres_one("host-db", settings.host_database_url, need_vector=False))
-    return out
+    return [await _postgres_one("postgres", settings.database_url, need_vector=True)]  # the host database: targets.py
 
 
 async def _postgres_one(name: str, dsn: str, *, need_vector: bool) -> CheckResult:

@@ -1,12 +1,15 @@
 """What every HTTP request and WebSocket passes through: a request id bound to every log line,
-the HTTP metrics, the JSON shape of errors, and the catch-all for errors nothing else handled."""
+the HTTP metrics, the access log (one JSON line per request and per WebSocket connection), the JSON
+shape of errors, and the catch-all for errors nothing else handled."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import MutableMapping
 
+import asyncpg
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,6 +22,17 @@ from core.logs import get_logger
 from server.observability import Metrics
 
 log = get_logger("server.app")
+access_log = get_logger("server.access")
+ACCESS_LEVELS = ("debug", "info", "warning", "off")
+# errors a PostgreSQL call raises (asyncpg's, a refused or dropped connection, a pool wait that timed out)
+DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
+_OUT_OF_RANGE = re.compile(r"invalid input for query argument \$\d+: \d+ \(value out of int\d+ range\)")
+
+
+def route_template(scope: Scope) -> str:
+    """The route's path template (``/api/kb/documents/{document_id}``), never the concrete path."""
+    route = scope.get("route")
+    return route.path if isinstance(route, Route | WebSocketRoute) else "unmatched"
 
 
 def _request_id(scope: Scope) -> str:
@@ -51,51 +65,119 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 class RequestContext:
-    """Pure ASGI middleware: a request id per request, bound to every log line; HTTP metrics; and the
-    catch-all for errors nothing else handled (a JSON 500 naming the request id, the traceback logged once)."""
+    """Pure ASGI middleware: a request id per request, bound to every log line; HTTP metrics; the
+    access log; and the catch-all for errors nothing else handled (a JSON 500 naming the request id,
+    the traceback logged once; a database error is also counted in ``abparts_db_errors_total``).
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    The access log writes one line per HTTP request (``http.access``: method, route template, status,
+    duration, bytes sent and received) and one per WebSocket connection when it ends (``ws.access``:
+    route template, close code, duration, bytes each way), at ``access_level`` (``off``: none). It never
+    holds the query string, headers, tokens or message text: only the fields named here."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_level: str = "info") -> None:
+        if access_level not in ACCESS_LEVELS:
+            raise ValueError(f"access_level must be one of {', '.join(ACCESS_LEVELS)}")
         self.app = app
         self.metrics = metrics
+        self.access_level = access_level
+
+    def _access(self, event: str, **fields: object) -> None:
+        if self.access_level != "off":
+            getattr(access_log, self.access_level)(event, **fields)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
-        correlation = headers.get(b"x-correlation-id", b"").decode()[:64] or request_id
+        request_id = headers.get(b"x-request-id", b"").decode(errors="replace")[:64] or uuid.uuid4().hex
+        correlation = headers.get(b"x-correlation-id", b"").decode(errors="replace")[:64] or request_id
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation)
         if scope["type"] == "websocket":
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                structlog.contextvars.clear_contextvars()
+            await self._websocket(scope, receive, send, request_id, correlation)
             return
         started = time.perf_counter()
         status = 500
         response_started = False
+        sent = received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status, response_started, sent
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
         except Exception as exc:
-            log.error("http.unhandled_error", method=scope.get("method", ""), path=scope.get("path", ""),
+            if isinstance(exc, asyncpg.DataError) and not response_started and _OUT_OF_RANGE.search(str(exc)):
+                # a numeric id in the path beyond any stored one (the routes take any digits): no such resource
+                log.info("http.id_out_of_range", route=route_template(scope))
+                await JSONResponse({"error": {"code": "not_found", "message": "no such resource",
+                                              "request_id": request_id}}, status_code=404)(scope, receive, send_wrapper)
+                return
+            if isinstance(exc, DB_ERRORS):
+                self.metrics.db_errors.labels("http").inc()
+            log.error("http.unhandled_error", method=scope.get("method", ""), route=route_template(scope),
                       error=type(exc).__name__, detail=str(exc)[:300], exc_info=exc)
             if not response_started:
                 body = {"error": {"code": "internal_error", "message": "the server hit an unexpected error",
                                   "request_id": request_id}}
                 await JSONResponse(body, status_code=500)(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            name = route.path if isinstance(route, Route | WebSocketRoute) else "unmatched"
+            name = route_template(scope)
+            duration = time.perf_counter() - started
             self.metrics.http_requests.labels(scope.get("method", ""), name, str(status)).inc()
-            self.metrics.http_latency.labels(name).observe(time.perf_counter() - started)
+            self.metrics.http_latency.labels(name).observe(duration)
+            self._access("http.access", method=scope.get("method", ""), route=name, status=status,
+                         duration_ms=round(duration * 1000, 2), bytes_sent=sent, bytes_received=received,
+                         request_id=request_id, correlation_id=correlation)
+            structlog.contextvars.clear_contextvars()
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, request_id: str, correlation: str) -> None:
+        started = time.perf_counter()
+        code: int | None = None  # the close code, from whichever side closed first
+        accepted = False
+        sent = received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal code, received
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                received += len(message.get("bytes") or b"") + len((message.get("text") or "").encode())
+            elif message["type"] == "websocket.disconnect" and code is None:
+                code = int(message.get("code", 1005))
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal code, accepted, sent
+            if message["type"] == "websocket.accept":
+                accepted = True
+            elif message["type"] == "websocket.send":
+                sent += len(message.get("bytes") or b"") + len((message.get("text") or "").encode())
+            elif message["type"] == "websocket.close" and code is None:
+                code = int(message.get("code", 1000))
+            await send(message)
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except DB_ERRORS:
+            self.metrics.db_errors.labels("websocket").inc()
+            raise
+        finally:
+            self._access("ws.access", method="WEBSOCKET", route=route_template(scope),
+                         close_code=code if code is not None else (1006 if accepted else 1011), accepted=accepted,
+                         duration_ms=round((time.perf_counter() - started) * 1000, 2), bytes_sent=sent,
+                         bytes_received=received, request_id=request_id, correlation_id=correlation)
             structlog.contextvars.clear_contextvars()

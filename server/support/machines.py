@@ -29,6 +29,16 @@ DEFAULT_MAPPING = Path(__file__).parent / "host_demo" / "mapping.yaml"
 HOST_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
+# the columns each mapping query must return (see host_demo/mapping.yaml); extra columns pass through
+MAPPING_COLUMNS: dict[str, frozenset[str]] = {
+    "machine": frozenset({"id", "model", "serial", "hours"}),
+    "maintenance": frozenset({"date", "hours", "interval_hours", "description"}),
+    "parts": frozenset({"date", "part_number", "name", "quantity"}),
+    "service_intervals": frozenset({"interval_hours", "task"}),
+    "models": frozenset({"id", "model"}),
+}
+
+
 class MappingError(ValueError):
     """The mapping file is missing, unreadable or lacks a required query."""
 
@@ -120,6 +130,8 @@ def _num(x: float) -> int | float:
 class MachineSource(Protocol):
     """Where machine context comes from: the host database, or nothing but the machine's id."""
 
+    enabled: bool  # True when a host database gives machine context (the widget offers a machine picker)
+
     async def context(self, machine_id: str) -> dict[str, Any] | None:
         """The machine's context, ``None`` when the machine is unknown."""
         ...
@@ -130,7 +142,9 @@ class MachineSource(Protocol):
 
 
 class NoMachineDirectory:
-    """No host database: every machine is known by its id alone, with no model."""
+    """No host database: machine context is off; every machine is known by its id alone, with no model."""
+
+    enabled = False
 
     async def context(self, machine_id: str) -> dict[str, Any] | None:
         return {"id": machine_id}
@@ -141,6 +155,8 @@ class NoMachineDirectory:
 
 class MachineDirectory:
     """Reads machine context through ``mapping`` from the host database at ``dsn`` (read-only)."""
+
+    enabled = True
 
     def __init__(self, dsn: str, mapping: SchemaMapping, metrics: Metrics, *, cache_seconds: float = 60.0,
                  pool_max: int = 4, query_timeout: float = 5.0) -> None:
@@ -178,7 +194,7 @@ class MachineDirectory:
         try:
             value = await self._read(machine_id)
         except HOST_ERRORS as exc:
-            self._last_error = f"{type(exc).__name__}: {exc}"
+            self._last_error = type(exc).__name__  # the text is in the log line below, not in /health/ready
             self._metrics.degraded.labels("machines").inc()
             log.warning("machines.unavailable", machine_id=machine_id, error=type(exc).__name__, detail=str(exc)[:200])
             return {"id": machine_id, "available": False}

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from testkit.scripted_llm import free_port
+from tests.conftest import PRODUCTION
 from tests.deploy.conftest import ROOT
 
 DEBIAN_PG = "postgresql://postgres@127.0.0.1:5432/postgres"  # Debian's PostgreSQL 15: no pgvector package
@@ -115,8 +116,8 @@ def test_llm_unreachable_and_port_taken(good_settings):
 
 
 def test_smtp_down_and_production_variables(good_settings):
-    settings = good_settings(smtp_port=free_port(), env="production", jwt_secret="x" * 40, root_path="/ai",
-                             conversation_encryption_key="not-a-fernet-key")
+    settings = good_settings(smtp_port=free_port(), **{**PRODUCTION, "conversation_encryption_key": "not-a-fernet-key"},
+                             jwt_secret="x" * 40, root_path="/ai", strict=False)
     code, lines, _ = run_check_config(settings)
     assert code == 1
     assert lines["smtp"][0] == "FAIL" and "cannot talk to" in lines["smtp"][1]
@@ -140,3 +141,61 @@ def test_embeddings_endpoint_checked_when_remote(good_settings, llm_server):
     assert lines["embedder"][0] == "FAIL" and "cannot reach" in lines["embedder"][1]
     code, lines, _ = run_check_config(good_settings())
     assert lines["embedder"][0] == "OK" and "local" in lines["embedder"][1]
+
+
+# -- the host database mapping and the webhook targets ------------------------------------------------
+
+@pytest.fixture
+async def host_db(database_url):
+    """A database holding the sample host schema (what a host app's database looks like to us)."""
+    from core.db import open_pool
+    from server.support.host_demo import install_host_demo
+
+    pool = await open_pool(database_url, min_size=1, max_size=2)
+    try:
+        await install_host_demo(pool)
+    finally:
+        await pool.close()
+    return database_url
+
+
+def test_host_database_and_its_mapping(good_settings, host_db, tmp_path):
+    code, lines, output = run_check_config(good_settings(host_database_url=host_db))
+    assert code == 0, output
+    assert lines["host_db"][0] == "OK" and "machine, maintenance, parts, service_intervals, models" in lines["host_db"][1]
+    mapping = (ROOT / "server/support/host_demo/mapping.yaml").read_text()
+    wrong_column = tmp_path / "wrong-column.yaml"
+    wrong_column.write_text(mapping.replace("operating_hours AS hours", "operating_hours"))
+    code, lines, _ = run_check_config(good_settings(host_database_url=host_db, host_schema_mapping=wrong_column))
+    assert code == 1
+    assert lines["host_db"][0] == "FAIL" and "machine: returns no column hours" in lines["host_db"][1]
+    wrong_table = tmp_path / "wrong-table.yaml"
+    wrong_table.write_text(mapping.replace("FROM host_demo.part_usage", "FROM host_demo.parts_used"))
+    code, lines, _ = run_check_config(good_settings(host_database_url=host_db, host_schema_mapping=wrong_table))
+    assert code == 1
+    assert lines["host_db"][0] == "FAIL" and "parts: UndefinedTableError" in lines["host_db"][1]
+
+
+def test_production_without_host_database_says_machine_context_is_off(good_settings):
+    settings = good_settings(**PRODUCTION, jwt_secret="x" * 40, strict=False)
+    _, lines, _ = run_check_config(settings)
+    assert lines["host_db"] == ("WARN", lines["host_db"][1]) and "machine context is off" in lines["host_db"][1]
+
+
+def test_webhook_targets(good_settings):
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        up = f"http://127.0.0.1:{listening.getsockname()[1]}/hook?token=abc"
+        code, lines, output = run_check_config(good_settings(webhook_urls=(up,), webhook_secret="s" * 40))
+        assert lines["webhooks"][0] == "WARN" and "accepts connections (plain http)" in lines["webhooks"][1]
+        assert "token=abc" not in output, "no query string (it may hold a key) is printed"
+        settings = good_settings(webhook_urls=(up,), webhook_secret="s" * 40, **PRODUCTION, jwt_secret="x" * 40,
+                                 strict=False)
+        _, lines, _ = run_check_config(settings)
+        assert lines["webhooks"][0] == "FAIL" and "plain http in production" in lines["webhooks"][1]
+    down = f"http://127.0.0.1:{free_port()}/hook"
+    code, lines, _ = run_check_config(good_settings(webhook_urls=(down,), webhook_secret="s" * 40))
+    assert code == 1 and lines["webhooks"][0] == "FAIL" and "cannot connect" in lines["webhooks"][1]
+    code, _, output = run_check_config(good_settings(webhook_urls=(down,), webhook_secret="", strict=False))
+    assert code == 1 and "WEBHOOK_SECRET empty: receivers could not verify the webhooks" in output
