@@ -99,7 +99,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, ThreadedServer(arrivals.app()) as hooks, \
             embedded_postgres(Path(tmp) / "pg", cleanup="delete") as dsn, \
             embedded_redis(Path(tmp) / "redis", persist=False) as redis_url:
-        settings = Settings(database_url=dsn, redis_url=redis_url, data_dir=Path(tmp) / "data", jwt_secret=SECRET,
+        settings = Settings(env="development", database_url=dsn, redis_url=redis_url, data_dir=Path(tmp) / "data", jwt_secret=SECRET,
                             port=free_port(), kb_seed_samples=False, voice_enabled=False, log_level="warning",
                             smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
                             webhook_urls=(hooks.url + "/hook",), webhook_secret="bench")

@@ -156,7 +156,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                      "--profile", f"tokens:{args.tokens}:{args.ttft}:{args.interval}"], cwd=ROOT)
         relay_port = free_port()
         relay = subprocess.Popen([sys.executable, "-m", "bench.relay", str(relay_port), f"http://127.0.0.1:{llm_port}/v1"], cwd=ROOT)
-        settings = Settings(database_url=dsn, redis_url=redis_url, data_dir=Path(tmp) / "data", jwt_secret=SECRET,
+        settings = Settings(env="development", database_url=dsn, redis_url=redis_url, data_dir=Path(tmp) / "data", jwt_secret=SECRET,
                             port=free_port(), openai_base_url=f"http://127.0.0.1:{llm_port}/v1", openai_api_key="bench",
                             openai_model="primary", kb_seed_samples=False, voice_enabled=False,
                             messages_per_minute=100000, db_pool_max=20, require_grounding=False,

@@ -21,10 +21,17 @@ from knowledge.embedders import DimensionProbe, Embedder, sparse_head
 from knowledge.errors import DocumentNotFound, EmbedderMismatch, InvalidRequest
 from knowledge.files import FileStore
 from knowledge.ingest import Ingestor, Progress
+from knowledge.isolated import IsolatedParser
 from knowledge.models import AddResult, DocumentInfo, EntryInfo, Kind, Limits, Passage
 from knowledge.ports import JobPayload, JobQueue, KnowledgeMetrics
-from knowledge.search import Reranker, SearchOptions, common_words, hybrid_search, live_documents
-from knowledge.validation import check_upload
+from knowledge.search import (
+    Reranker,
+    SearchOptions,
+    common_words,
+    hybrid_search,
+    live_documents,
+    prefer_reader_edition,
+)
 
 log = get_logger("knowledge")
 
@@ -57,7 +64,9 @@ class KnowledgeBase:
 
     def __init__(self, pool: asyncpg.Pool, embedder: Embedder, storage_dir: Path, limits: Limits | None = None, *,
                  jobs: JobQueue | None = None, metrics: KnowledgeMetrics | None = None, reranker: Reranker | None = None,
-                 options: SearchOptions | None = None, seed_on_start: bool = False) -> None:
+                 options: SearchOptions | None = None, seed_on_start: bool = False,
+                 ingest_pool: asyncpg.Pool | None = None, parser: IsolatedParser | None = None,
+                 ingest_concurrency: int = 2, lease_seconds: float = 120.0) -> None:
         self.pool = pool
         self.embedder = embedder
         self.files = FileStore(Path(storage_dir))
@@ -68,7 +77,9 @@ class KnowledgeBase:
         self.options = options or SearchOptions()
         self.seed_on_start = seed_on_start
         self._common: tuple[float, list[str]] = (-1e9, [])
-        self.ingestor = Ingestor(pool, embedder, self.files, limits, metrics)
+        # ingestion uses the background pool when there is one: it never takes the search path's connections
+        self.ingestor = Ingestor(ingest_pool or pool, embedder, self.files, limits, metrics, parser=parser,
+                                 concurrency=ingest_concurrency, lease_seconds=lease_seconds)
         if jobs is not None:
             jobs.register(JOB_NAME, self._job)
 
@@ -128,7 +139,7 @@ class KnowledgeBase:
         Bad input raises a 4xx error before anything is written. The same bytes already indexed (or
         being indexed) are a no-op returning ``duplicate: true``.
         """
-        checked = await asyncio.to_thread(check_upload, data, filename, self.limits)
+        checked = await self.ingestor.parser.check(data, filename, self.limits)  # in a worker process with limits
         models = _models(machine_models)
         lang = _lang(lang)
         async with self.pool.acquire() as conn:
@@ -305,12 +316,15 @@ class KnowledgeBase:
 
         ``reader_lang``: the asker's language. Manuals in a third language (neither the reader's nor
         English, the language every manual exists in) are left out: an Arabic-speaking operator is
-        not shown a Greek manual, and such passages would crowd out the English ones.
+        not shown a Greek manual, and such passages would crowd out the English ones. Relevance
+        ranks; the reader's language only breaks near-ties between editions of one manual
+        (``search.prefer_reader_edition``). The assistant and the admin test search both come here.
         """
         query = (query or "").strip()
         if not query:
             return []
         k = max(1, min(int(k), 50))
+        reader_lang = _lang(reader_lang)
         started = time.perf_counter()
         async with self.pool.acquire() as conn:
             docs = await live_documents(conn, machine_model or None, lang or None, document_id)
@@ -330,9 +344,22 @@ class KnowledgeBase:
         if self.reranker is not None and passages:
             head = await self.reranker(query, passages[: max(k * 3, 20)])
             passages = head + passages[len(head):]
+        passages = prefer_reader_edition(passages, reader_lang)
         if self.metrics is not None:
             self.metrics.retrieval_latency.observe(time.perf_counter() - started)
         return passages[:k]
+
+    async def search_as_assistant(self, query: str, *, k: int = 5, machine_model: str | None = None,
+                                  reader_lang: str | None = None) -> list[Passage]:
+        """What the assistant retrieves for a question: the manuals of the machine's model (and those for
+        every model) first, then other models' to fill up to ``k``. The admin test search with
+        ``reader_lang`` runs this too, so it shows exactly what a conversation gets."""
+        passages = await self.search(query, k=k, machine_model=machine_model, reader_lang=reader_lang)
+        if machine_model and len(passages) < k:
+            seen = {p.chunk_id for p in passages}
+            more = await self.search(query, k=k, reader_lang=reader_lang)
+            passages += [p for p in more if p.chunk_id not in seen][: k - len(passages)]
+        return passages
 
     async def _common_words(self, conn: asyncpg.Connection) -> list[str]:
         """The corpus's most common words, refreshed every few minutes (they change only with ANALYZE)."""
@@ -374,7 +401,7 @@ class KnowledgeBase:
         try:
             s = await self.stats()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            return ComponentHealth("knowledge", Status.UNHEALTHY, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}")
+            return ComponentHealth("knowledge", Status.UNHEALTHY, (time.perf_counter() - started) * 1000, type(exc).__name__)
         latency = (time.perf_counter() - started) * 1000
         detail = f"{s['documents']} documents, {s['chunks']} chunks, {s['pending']} indexing, embedder {self.embedder.name}"
         if s["foreign_embedder"]:

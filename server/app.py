@@ -45,18 +45,28 @@ from server.engine.conversation import ConversationEngine
 from server.engine.language import LanguageDetector
 from server.engine.llm import OpenAIChat
 from server.http.admin import AdminRoutes
+from server.http.handover import HandoverRoutes
 from server.http.health import HealthRoutes
 from server.http.kb import KnowledgeRoutes
 from server.http.middleware import RequestContext, app_error, http_error
+from server.http.privacy import PrivacyRoutes
+from server.http.ratelimit import HttpLimits, RateLimitMiddleware
+from server.http.resolutions import ResolutionRoutes
 from server.http.sessions import SessionRoutes
 from server.http.voice import VoiceRoutes
 from server.http.web import WebRoutes
 from server.observability import Metrics
+from server.privacy.consent import ConsentPolicy, Consents, parse_texts
+from server.privacy.erasure import Eraser
+from server.privacy.export import Exporter
+from server.privacy.retention import Retention
 from server.storage.jobs import JobQueue
 from server.storage.schema import MIGRATIONS
 from server.storage.store import Store, TextCipher
 from server.support.analytics import Analytics
 from server.support.escalation import Escalations
+from server.support.handover import Handovers
+from server.support.handover_queue import SupportQueue
 from server.support.host_demo import install_host_demo
 from server.support.machines import (
     DEFAULT_MAPPING,
@@ -109,6 +119,7 @@ class Assembly:
     steps: list[Step]
     checks: list[HealthCheck]
     summary: dict[str, bool]  # which optional components are on (logged at start-up)
+    http_limits: HttpLimits | None = None  # the rate limits of every HTTP route (None: not applied)
 
 
 def assemble(settings: Settings, *, metrics: Metrics, tracing: Tracing, verifier: TokenVerifier,
@@ -119,19 +130,30 @@ def assemble(settings: Settings, *, metrics: Metrics, tracing: Tracing, verifier
     start and stop them; the health checks of /health/ready."""
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (python -m server serve starts embedded ones)")
-    pool = create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    # two pools: the request path (chat, HTTP, health) and background work (job queue, ingestion,
+    # notifications), so a burst of uploads can never take the connections the chat needs
+    on_timeout = lambda name: metrics.db_pool_timeouts.labels(name).inc()  # noqa: E731
+    pool = create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                       name="request", acquire_timeout=settings.db_acquire_timeout_seconds, on_timeout=on_timeout)
+    background_pool = create_pool(settings.database_url, min_size=1, max_size=max(3, settings.db_background_pool_max),
+                                  name="background", acquire_timeout=settings.db_background_acquire_timeout_seconds,
+                                  on_timeout=on_timeout)
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections, timeout=10, health_check_interval=30))
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=10, health_check_interval=30,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        socket_connect_timeout=settings.redis_socket_timeout_seconds))
 
-    cipher = TextCipher(settings.conversation_encryption_key)
+    cipher = TextCipher(settings.conversation_encryption_key, settings.conversation_encryption_previous_keys)
     store = Store(pool, cipher)
-    state = SessionState(redis, ttl_seconds=settings.session_ttl_seconds, max_frames=settings.replay_max_frames)
-    fanout = Fanout(redis, metrics)
-    jobs = JobQueue(pool, metrics)
+    state = SessionState(redis, ttl_seconds=settings.session_ttl_seconds, max_frames=settings.replay_max_frames,
+                         metrics=metrics, outage_grace_seconds=settings.redis_outage_grace_seconds, cipher=cipher)
+    fanout = Fanout(redis, metrics, cipher)
+    jobs = JobQueue(background_pool, metrics)
     if llm is FROM_SETTINGS:
         llm = OpenAIChat(settings, metrics, tracing=tracing) if settings.llm_enabled else None
     if kb is FROM_SETTINGS:
-        kb = create_knowledge_base(settings, pool, jobs=jobs, metrics=metrics, seed_on_start=settings.kb_seed_samples)
+        kb = create_knowledge_base(settings, pool, jobs=jobs, metrics=metrics, seed_on_start=settings.kb_seed_samples,
+                                   ingest_pool=background_pool)
     if transcriber is FROM_SETTINGS:
         transcriber = Transcriber.from_settings(settings, metrics) if settings.voice_enabled else None
     sample_schema = False
@@ -139,42 +161,63 @@ def assemble(settings: Settings, *, metrics: Metrics, tracing: Tracing, verifier
         machines, sample_schema = _machine_directory(settings, metrics)
     elif machines is None:
         machines = NoMachineDirectory()
-    notifier = Notifier(settings, pool, jobs, metrics, cipher)
+    notifier = Notifier(settings, background_pool, jobs, metrics, cipher)
     notifier.register()
+    support_queue = SupportQueue(redis)
     escalations = Escalations(settings=settings, pool=pool, store=store, stream=state, metrics=metrics,
-                              notifier=notifier, machines=machines)
+                              notifier=notifier, machines=machines, queue=support_queue)
+    handovers = Handovers(settings=settings, pool=pool, store=store, stream=state, metrics=metrics,
+                          escalations=escalations)
     resolutions = Resolutions(store=store, stream=state, metrics=metrics, machines=machines, kb=kb)
+    consents = Consents(pool, ConsentPolicy(settings.consent_required, settings.consent_version,
+                                            parse_texts(settings.consent_text)))
     analytics = Analytics(pool, cipher, machines)
     engine = engine or ConversationEngine(settings=settings, metrics=metrics, llm=llm, kb=kb, tracing=tracing)
     turns = TurnRunner(settings=settings, metrics=metrics, tracing=tracing, pool=pool, store=store, state=state,
-                       engine=engine, language=LanguageDetector(), machines=machines, escalations=escalations)
+                       engine=engine, language=LanguageDetector(), machines=machines, escalations=escalations,
+                       consents=consents, handovers=handovers)
+    eraser = Eraser(pool=pool, store=store, kb=kb, hot=state, tickets=support_queue, turns=turns)
+    retention = Retention(pool=pool, store=store, eraser=eraser, jobs=jobs, days=settings.retention_days,
+                          interval_seconds=settings.retention_interval_seconds)
+    retention.register()
     actions = Actions(settings=settings, metrics=metrics, store=store, state=state, turns=turns, machines=machines,
-                      escalations=escalations, resolutions=resolutions)
+                      escalations=escalations, resolutions=resolutions, consents=consents, handovers=handovers)
     hub = Hub(settings=settings, metrics=metrics, tracing=tracing, verifier=verifier, store=store, state=state,
-              fanout=fanout, turns=turns, actions=actions, machines=machines, transcriber=transcriber)
+              fanout=fanout, turns=turns, actions=actions, machines=machines, transcriber=transcriber,
+              consents=consents)
 
-    # /health/ready, in the order it lists them
-    checks = [probe_check("postgres", lambda: pool.fetchval("SELECT 1")), probe_check("redis", redis.ping)]
-    checks.append(HealthCheck("llm", llm.health) if llm is not None else constant_check(ComponentHealth(
+    # /health/ready, in the order it lists them; only PostgreSQL is critical (a Redis outage degrades
+    # every replica, it does not take them all out of service)
+    checks = [probe_check("postgres", lambda: pool.fetchval("SELECT 1")),
+              HealthCheck("redis", state.health, critical=False)]
+    checks.append(HealthCheck("llm", llm.health, critical=False) if llm is not None else constant_check(ComponentHealth(
         "llm", Status.DEGRADED, None, "no model configured: retrieval-only answers", critical=False)))
     if kb is not None:
-        checks.append(HealthCheck("knowledge", kb.health))
+        checks.append(HealthCheck("knowledge", kb.health, critical=False))
     if transcriber is not None:
-        checks.append(HealthCheck("voice", transcriber.health))
+        checks.append(HealthCheck("voice", transcriber.health, critical=False))
     if isinstance(machines, MachineDirectory):
-        checks.append(HealthCheck("host_db", machines.health))
-    checks += [HealthCheck("smtp", notifier.smtp_health), HealthCheck("notifications", notifier.backlog_health)]
+        checks.append(HealthCheck("host_db", machines.health, critical=False))
+    else:
+        checks.append(constant_check(ComponentHealth(
+            "host_db", Status.HEALTHY, None, "off: HOST_DATABASE_URL is empty, no machine context is served", critical=False)))
+    checks += [HealthCheck("smtp", notifier.smtp_health, critical=False),
+               HealthCheck("notifications", notifier.backlog_health, critical=False)]
+    # each check answers within its time-out or is reported failed, so /health/ready answers in about a second
+    checks = [dataclasses.replace(c, timeout=settings.health_check_timeout_seconds) for c in checks]
 
     # start-up in this order; shutdown in the reverse one
     steps = [
         resource("tracing", tracing),  # first: asyncpg and Redis are instrumented before they connect
         resource("postgres", pool),
+        resource("postgres_background", background_pool),
         resource("redis", redis),
         Step("migrations", lambda: migrate(pool, MIGRATIONS)),
     ]
     if sample_schema:
         steps.append(Step("host_demo", lambda: install_host_demo(pool)))
     steps.append(Step("jobs_schema", jobs.install))
+    steps.append(Step("retention", retention.schedule))
     if llm is not None:
         steps.append(Step("llm", stop=llm.aclose))
     if isinstance(machines, MachineDirectory):
@@ -185,33 +228,43 @@ def assemble(settings: Settings, *, metrics: Metrics, tracing: Tracing, verifier
         steps.append(resource("voice", transcriber))
     steps += [
         Step("fanout", fanout.start, fanout.stop),
-        Step("jobs", jobs.start if settings.workers_in_process else None, jobs.stop),
         Step("turns", turns.start, lambda: turns.stop(settings.shutdown_drain_seconds)),
+        Step("handover", handovers.start, handovers.stop),
+        # last, so stopped first: running jobs get a few seconds, then are cancelled and left to resume,
+        # and the drain of the answers is not kept waiting behind them
+        Step("jobs", jobs.start if settings.workers_in_process else None, jobs.stop),
     ]
 
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws", hub.endpoint),
-        *HealthRoutes(checks, metrics, pool).routes(),
+        *HealthRoutes(checks, metrics, pool, verifier=verifier, cache_seconds=settings.ready_cache_seconds,
+                      detail_networks=settings.health_detail_networks).routes(),
         *SessionRoutes(store, verifier).routes(),
-        *KnowledgeRoutes(kb, verifier).routes(),
+        *KnowledgeRoutes(kb, verifier, store=store, machines=machines).routes(),
+        *PrivacyRoutes(verifier=verifier, store=store, consents=consents, exporter=Exporter(pool, cipher),
+                       eraser=eraser).routes(),
+        *ResolutionRoutes(verifier=verifier, store=store, resolutions=resolutions).routes(),
         *VoiceRoutes(transcriber, verifier).routes(),
         *AdminRoutes(verifier=verifier, store=store, escalations=escalations, analytics=analytics,
                      machines=machines).routes(),
+        *HandoverRoutes(verifier=verifier, escalations=escalations, handovers=handovers, queue=support_queue,
+                       metrics=metrics, keepalive_seconds=min(10.0, settings.redis_socket_timeout_seconds / 2)).routes(),
         *WebRoutes(settings).routes(),  # last: it serves / (the demo host page)
     ]
     summary = {"llm": llm is not None, "kb": kb is not None, "voice": transcriber is not None}
-    return Assembly(routes, steps, checks, summary)
+    return Assembly(routes, steps, checks, summary, HttpLimits(settings, redis, verifier, metrics))
 
 
-def _machine_directory(settings: Settings, metrics: Metrics) -> tuple[MachineDirectory, bool]:
-    """The directory over HOST_DATABASE_URL, or over the sample schema in DATABASE_URL when that is
-    empty (then True: the lifespan installs the sample schema)."""
+def _machine_directory(settings: Settings, metrics: Metrics) -> tuple[MachineSource, bool]:
+    """The directory over HOST_DATABASE_URL. When that is empty: in development, the sample schema in
+    DATABASE_URL (then True: the lifespan installs it); in production, machine context is off, so no
+    demo machine or maintenance record is ever served."""
+    if not settings.host_database_url and not settings.development:
+        log.warning("machines.off", detail="HOST_DATABASE_URL is empty: machine context is off")
+        return NoMachineDirectory(), False
     mapping = SchemaMapping.load(Path(settings.host_schema_mapping) if settings.host_schema_mapping else DEFAULT_MAPPING)
     if settings.host_database_url:
         return MachineDirectory(settings.host_database_url, mapping, metrics), False
-    if not settings.development:
-        log.warning("machines.sample_schema",
-                    detail="HOST_DATABASE_URL is empty: machine context comes from the sample schema host_demo")
     return MachineDirectory(settings.database_url, mapping, metrics), True
 
 
@@ -247,9 +300,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, tracing: T
         log.info("app.stopped")
 
     middleware = [
-        Middleware(RequestContext, metrics=metrics),
+        Middleware(RequestContext, metrics=metrics, access_level=settings.access_log),
         Middleware(GZipMiddleware, minimum_size=1024),
     ]
+    if assembly.http_limits is not None:  # inside RequestContext: a 429 has its request id and access line
+        middleware.insert(1, Middleware(RateLimitMiddleware, limits=assembly.http_limits))
     if settings.allowed_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
                                      allow_methods=["GET", "POST", "PUT", "DELETE"],

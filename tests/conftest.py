@@ -15,11 +15,27 @@ from core.db import migrate, open_pool
 from core.embedded import embedded_postgres, embedded_redis
 from core.settings import Settings
 from server.auth import mint_token
+from server.protocol import CLIENT_FRAMES
 from server.storage.schema import MIGRATIONS
 from testkit.scripted_llm import ScriptedLLM, ThreadedServer
 from testkit.servers import running_server as _running_server
 
 TEST_SECRET = "test-secret-for-the-suite-0123456789"
+TEST_AUDIENCE = "abparts-assistant-tests"
+TEST_ISSUER = "https://host.tests.invalid"
+TEST_FERNET_KEY = "x0pQ8e3yBcKsG1r3PZ8mbtc0Hrpw3ygeJ9jVHIm5wGA="
+# Every test client comes from 127.0.0.1, shares one Redis and often reuses a user name within a
+# minute, so the suite's servers get budgets no test reaches; tests/server/test_security.py sets the
+# real ones and checks each refusal.
+GENEROUS = 1_000_000
+SUITE_LIMITS: dict[str, Any] = dict(
+    http_requests_per_minute_per_address=GENEROUS, http_requests_per_minute_per_user=GENEROUS,
+    ws_frames_per_minute_per_address=GENEROUS, ws_connections_per_user=1000, transcriptions_per_minute=GENEROUS,
+    ws_frame_limits=tuple(f"{name}={GENEROUS}" for name in CLIENT_FRAMES if name != "message"),
+)
+# what ENV=production requires on top of the test settings (the suite's tokens carry this aud and iss)
+PRODUCTION = dict(env="production", jwt_audience=TEST_AUDIENCE, jwt_issuer=TEST_ISSUER,
+                  conversation_encryption_key=TEST_FERNET_KEY)
 TEMPLATE_DB = "abparts_template"
 
 
@@ -97,15 +113,16 @@ def llm_server(_llm_session: LLMServer) -> LLMServer:
 
 @pytest.fixture
 def settings_factory(database_url: str, redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
-    """Settings for a test server: fresh database, shared Redis, test secret, quiet defaults."""
+    """Settings for a test server: fresh database, shared Redis, test secret, quiet defaults, ENV=development
+    (pass ``**PRODUCTION`` for a production server; ``strict=False`` for settings the service would refuse)."""
 
-    def make(**overrides: Any) -> Settings:
+    def make(*, strict: bool = True, **overrides: Any) -> Settings:
         base: dict[str, Any] = dict(
-            database_url=database_url, redis_url=redis_url, data_dir=tmp_path / "data", jwt_secret=TEST_SECRET,
+            **SUITE_LIMITS, env="development", database_url=database_url, redis_url=redis_url, data_dir=tmp_path / "data", jwt_secret=TEST_SECRET,
             port=0, kb_seed_samples=False, voice_enabled=False, require_grounding=False, log_level="info", shutdown_drain_seconds=5.0,
         )
         base.update(overrides)
-        return Settings(**base)
+        return Settings(strict=strict, **base)
 
     return make
 
@@ -121,7 +138,9 @@ def make_token() -> Callable[..., str]:
     def make(user: str | None = None, *, role: str = "operator", lang: str = "en",
              machines: list[str] | None = None, ttl: int = 3600, secret: str = TEST_SECRET, name: str = "") -> str:
         user = user or "u-" + uuid.uuid4().hex[:8]
-        return mint_token(Settings(jwt_secret=secret), user_id=user, name=name or user, role=role, lang=lang,
+        # aud and iss are always there: a development server ignores them, a production one requires them
+        return mint_token(Settings(env="development", jwt_secret=secret, jwt_audience=TEST_AUDIENCE,
+                                   jwt_issuer=TEST_ISSUER), user_id=user, name=name or user, role=role, lang=lang,
                           machines=machines or [], ttl_seconds=ttl)
 
     return make

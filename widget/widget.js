@@ -34,7 +34,8 @@
       retrieval: 'The AI model is not available right now, so this answer is taken directly from the manuals.',
       cancelled: 'Answer stopped.', failed: 'The answer could not be completed. Please try again.',
       pending: 'Waiting to send…', notSent: 'Not sent', you: 'You', assistant: 'Assistant', log: 'Conversation',
-      error: 'Something went wrong. Please try again.', auth: 'Could not sign in to the assistant. Please reload the page.'
+      error: 'Something went wrong. Please try again.', auth: 'Could not sign in to the assistant. Please reload the page.',
+      consentAgree: 'I agree', consentDecline: 'No thanks', consentDeclined: 'Nothing is stored without your agreement, so the assistant cannot be used. You can change your mind:'
     },
     el: {
       title: 'Βοηθός ABParts', open: 'Άνοιγμα του Βοηθού ABParts', close: 'Κλείσιμο', min: 'Ελαχιστοποίηση',
@@ -57,7 +58,8 @@
       retrieval: 'Το μοντέλο τεχνητής νοημοσύνης δεν είναι διαθέσιμο αυτή τη στιγμή, οπότε η απάντηση προέρχεται απευθείας από τα εγχειρίδια.',
       cancelled: 'Η απάντηση διακόπηκε.', failed: 'Η απάντηση δεν ολοκληρώθηκε. Δοκιμάστε ξανά.',
       pending: 'Αναμονή για αποστολή…', notSent: 'Δεν στάλθηκε', you: 'Εσείς', assistant: 'Βοηθός', log: 'Συνομιλία',
-      error: 'Κάτι πήγε στραβά. Δοκιμάστε ξανά.', auth: 'Η σύνδεση στον βοηθό απέτυχε. Ανανεώστε τη σελίδα.'
+      error: 'Κάτι πήγε στραβά. Δοκιμάστε ξανά.', auth: 'Η σύνδεση στον βοηθό απέτυχε. Ανανεώστε τη σελίδα.',
+      consentAgree: 'Συμφωνώ', consentDecline: 'Όχι, ευχαριστώ', consentDeclined: 'Χωρίς τη συγκατάθεσή σας δεν αποθηκεύεται τίποτα, οπότε ο βοηθός δεν μπορεί να χρησιμοποιηθεί. Μπορείτε να αλλάξετε γνώμη:'
     },
     ar: {
       title: 'مساعد ABParts', open: 'فتح مساعد ABParts', close: 'إغلاق', min: 'تصغير', max: 'تكبير',
@@ -77,7 +79,8 @@
       retrieval: 'نموذج الذكاء الاصطناعي غير متاح حاليًا، لذا هذه الإجابة مأخوذة مباشرة من الأدلة.',
       cancelled: 'تم إيقاف الإجابة.', failed: 'تعذّر إكمال الإجابة. يرجى المحاولة مرة أخرى.',
       pending: 'في انتظار الإرسال…', notSent: 'لم يتم الإرسال', you: 'أنت', assistant: 'المساعد', log: 'المحادثة',
-      error: 'حدث خطأ ما. يرجى المحاولة مرة أخرى.', auth: 'تعذّر تسجيل الدخول إلى المساعد. يرجى إعادة تحميل الصفحة.'
+      error: 'حدث خطأ ما. يرجى المحاولة مرة أخرى.', auth: 'تعذّر تسجيل الدخول إلى المساعد. يرجى إعادة تحميل الصفحة.',
+      consentAgree: 'أوافق', consentDecline: 'لا، شكرًا', consentDeclined: 'لا يُحفظ أي شيء دون موافقتك، لذا لا يمكن استخدام المساعد. يمكنك تغيير رأيك:'
     },
     es: {
       title: 'Asistente ABParts', open: 'Abrir el Asistente ABParts', close: 'Cerrar', min: 'Minimizar', max: 'Maximizar',
@@ -99,7 +102,8 @@
       retrieval: 'El modelo de IA no está disponible en este momento, por lo que esta respuesta se toma directamente de los manuales.',
       cancelled: 'Respuesta detenida.', failed: 'No se pudo completar la respuesta. Inténtelo de nuevo.',
       pending: 'Pendiente de envío…', notSent: 'No enviado', you: 'Usted', assistant: 'Asistente', log: 'Conversación',
-      error: 'Algo salió mal. Inténtelo de nuevo.', auth: 'No se pudo iniciar sesión en el asistente. Recargue la página.'
+      error: 'Algo salió mal. Inténtelo de nuevo.', auth: 'No se pudo iniciar sesión en el asistente. Recargue la página.',
+      consentAgree: 'Acepto', consentDecline: 'No, gracias', consentDeclined: 'Sin su consentimiento no se guarda nada, así que el asistente no puede usarse. Puede cambiar de opinión:'
     },
     tr: {
       title: 'ABParts Asistanı', open: 'ABParts Asistanını aç', close: 'Kapat', min: 'Küçült', max: 'Büyüt',
@@ -121,7 +125,8 @@
       retrieval: 'Yapay zekâ modeli şu anda kullanılamıyor; bu yanıt doğrudan kılavuzlardan alınmıştır.',
       cancelled: 'Yanıt durduruldu.', failed: 'Yanıt tamamlanamadı. Lütfen tekrar deneyin.',
       pending: 'Gönderilmeyi bekliyor…', notSent: 'Gönderilemedi', you: 'Siz', assistant: 'Asistan', log: 'Sohbet',
-      error: 'Bir şeyler ters gitti. Lütfen tekrar deneyin.', auth: 'Asistana giriş yapılamadı. Lütfen sayfayı yenileyin.'
+      error: 'Bir şeyler ters gitti. Lütfen tekrar deneyin.', auth: 'Asistana giriş yapılamadı. Lütfen sayfayı yenileyin.',
+      consentAgree: 'Kabul ediyorum', consentDecline: 'Hayır, teşekkürler', consentDeclined: 'Onayınız olmadan hiçbir şey saklanmaz, bu yüzden asistan kullanılamaz. Fikrinizi değiştirebilirsiniz:'
     },
     no: {
       title: 'ABParts-assistent', open: 'Åpne ABParts-assistenten', close: 'Lukk', min: 'Minimer', max: 'Maksimer',
@@ -142,9 +147,45 @@
       retrieval: 'KI-modellen er ikke tilgjengelig akkurat nå, så dette svaret er hentet direkte fra håndbøkene.',
       cancelled: 'Svaret ble stoppet.', failed: 'Svaret kunne ikke fullføres. Prøv igjen.',
       pending: 'Venter på sending…', notSent: 'Ikke sendt', you: 'Du', assistant: 'Assistent', log: 'Samtale',
-      error: 'Noe gikk galt. Prøv igjen.', auth: 'Kunne ikke logge på assistenten. Last inn siden på nytt.'
+      error: 'Noe gikk galt. Prøv igjen.', auth: 'Kunne ikke logge på assistenten. Last inn siden på nytt.',
+      consentAgree: 'Jeg godtar', consentDecline: 'Nei takk', consentDeclined: 'Uten samtykket ditt lagres ingenting, så assistenten kan ikke brukes. Du kan ombestemme deg:'
     }
   };
+
+  // Strings of the conversation list, the handover to a person and the read-only state, merged into I18N.
+  var I18N_MORE = {
+    en: { history: 'Earlier conversations', historyEmpty: 'No earlier conversations yet.', back: 'Back to the conversation',
+      stOpen: 'Open', stEscalated: 'Escalated', stResolved: 'Resolved', stClosed: 'Closed', answering: 'answer being written',
+      readOnly: 'This conversation is closed. Start a new conversation to ask again.', untitled: 'Conversation without a question',
+      manualsOnly: 'No AI model is configured, so this answer comes straight from the manuals.',
+      backupModel: 'The main AI model did not answer, so a backup model wrote this answer.' },
+    el: { history: 'Προηγούμενες συνομιλίες', historyEmpty: 'Δεν υπάρχουν ακόμη προηγούμενες συνομιλίες.', back: 'Πίσω στη συνομιλία',
+      stOpen: 'Ανοιχτή', stEscalated: 'Σε υποστήριξη', stResolved: 'Επιλύθηκε', stClosed: 'Κλειστή', answering: 'γράφεται απάντηση',
+      readOnly: 'Αυτή η συνομιλία έχει κλείσει. Ξεκινήστε νέα συνομιλία για να ρωτήσετε ξανά.', untitled: 'Συνομιλία χωρίς ερώτηση',
+      manualsOnly: 'Δεν έχει ρυθμιστεί μοντέλο τεχνητής νοημοσύνης, οπότε η απάντηση προέρχεται απευθείας από τα εγχειρίδια.',
+      backupModel: 'Το κύριο μοντέλο τεχνητής νοημοσύνης δεν απάντησε, οπότε αυτή την απάντηση την έγραψε ένα εφεδρικό μοντέλο.' },
+    ar: { history: 'المحادثات السابقة', historyEmpty: 'لا توجد محادثات سابقة بعد.', back: 'العودة إلى المحادثة',
+      stOpen: 'مفتوحة', stEscalated: 'محالة إلى الدعم', stResolved: 'تم الحل', stClosed: 'مغلقة', answering: 'تتم كتابة إجابة',
+      readOnly: 'هذه المحادثة مغلقة. ابدأ محادثة جديدة لتسأل مرة أخرى.', untitled: 'محادثة بلا سؤال',
+      manualsOnly: 'لم يتم إعداد نموذج ذكاء اصطناعي، لذا هذه الإجابة مأخوذة مباشرة من الأدلة.',
+      backupModel: 'لم يستجب نموذج الذكاء الاصطناعي الرئيسي، لذا كتب هذه الإجابة نموذج احتياطي.' },
+    es: { history: 'Conversaciones anteriores', historyEmpty: 'Todavía no hay conversaciones anteriores.', back: 'Volver a la conversación',
+      stOpen: 'Abierta', stEscalated: 'Escalada', stResolved: 'Resuelta', stClosed: 'Cerrada', answering: 'respuesta en curso',
+      readOnly: 'Esta conversación está cerrada. Inicie una conversación nueva para volver a preguntar.', untitled: 'Conversación sin pregunta',
+      manualsOnly: 'No hay ningún modelo de IA configurado, así que esta respuesta procede directamente de los manuales.',
+      backupModel: 'El modelo de IA principal no respondió, así que esta respuesta la escribió un modelo de respaldo.' },
+    tr: { history: 'Önceki sohbetler', historyEmpty: 'Henüz önceki sohbet yok.', back: 'Sohbete dön',
+      stOpen: 'Açık', stEscalated: 'Desteğe aktarıldı', stResolved: 'Çözüldü', stClosed: 'Kapalı', answering: 'yanıt yazılıyor',
+      readOnly: 'Bu sohbet kapatıldı. Tekrar sormak için yeni bir sohbet başlatın.', untitled: 'Sorusuz sohbet',
+      manualsOnly: 'Yapılandırılmış bir yapay zekâ modeli yok; bu yanıt doğrudan kılavuzlardan alınmıştır.',
+      backupModel: 'Ana yapay zekâ modeli yanıt vermedi; bu yanıtı yedek bir model yazdı.' },
+    no: { history: 'Tidligere samtaler', historyEmpty: 'Ingen tidligere samtaler ennå.', back: 'Tilbake til samtalen',
+      stOpen: 'Åpen', stEscalated: 'Sendt til support', stResolved: 'Løst', stClosed: 'Lukket', answering: 'svar skrives',
+      readOnly: 'Denne samtalen er lukket. Start en ny samtale for å spørre igjen.', untitled: 'Samtale uten spørsmål',
+      manualsOnly: 'Ingen KI-modell er satt opp, så dette svaret er hentet direkte fra håndbøkene.',
+      backupModel: 'Hoved-KI-modellen svarte ikke, så dette svaret er skrevet av en reservemodell.' }
+  };
+  Object.keys(I18N_MORE).forEach(function (l) { if (I18N[l]) Object.keys(I18N_MORE[l]).forEach(function (k) { I18N[l][k] = I18N_MORE[l][k]; }); });
 
   // ---------------------------------------------------------------- small DOM helpers
   function h(tag, attrs, kids) {
@@ -168,7 +209,8 @@
     speak: 'M4 9h4l5-4v14l-5-4H4zM16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11', machine: 'M3 8h18v9H3zM7 17v3M17 17v3M7 12h4M15 12h2',
     human: 'M4 15v-3a8 8 0 0 1 16 0v3M4 14h3v6H4zM17 14h3v6h-3z', stop: 'M7 7h10v10H7z', check: 'M5 12l5 5 9-10',
     warn: 'M12 9v4M12 17v.5M10.3 4.3L2.5 18a2 2 0 0 0 1.7 3h15.6a2 2 0 0 0 1.7-3L13.7 4.3a2 2 0 0 0-3.4 0z',
-    plus: 'M12 5v14M5 12h14'
+    plus: 'M12 5v14M5 12h14',
+    history: 'M3 12a9 9 0 1 0 3-6.7L3 8M3 3v5h5M12 7v5l3 3'
   };
   var SVGNS = 'http://www.w3.org/2000/svg';
   function icon(name, cls) {
@@ -346,7 +388,7 @@
     '.cites{display:flex;flex-wrap:wrap;gap:6px;margin-top:10px;align-items:center}.cl{font-size:11px;color:var(--muted);font-weight:600}',
     '.chip{display:inline-flex;align-items:center;gap:5px;font-size:12px;padding:3px 10px;border-radius:999px;background:var(--bg);',
     'border:1px solid var(--line);color:var(--fg);text-decoration:none;max-width:100%}.chip:hover{border-color:var(--brand)}',
-    '.chip b{color:var(--brand)}.w.dark .chip b{color:#8ab4f8}.chip span{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
+    '.chip b{color:var(--brand);white-space:nowrap;flex:none}.w.dark .chip b{color:#8ab4f8}.chip span{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
     '.acts{display:flex;gap:2px;margin-top:6px;align-items:center;color:var(--muted);font-size:12px}.acts .ib{width:30px;height:30px}',
     '.acts .ib svg{width:16px;height:16px}.acts .ib[aria-pressed=true]{color:var(--brand);background:rgba(127,127,127,.16)}',
     '.flip{transform:rotate(180deg)}.note{font-size:12px;color:var(--muted);margin-top:6px;font-style:italic}',
@@ -368,6 +410,15 @@
     '.foot{display:flex;gap:2px;justify-content:center;flex-wrap:wrap;padding:0 8px 8px;flex:none}',
     '.lk{display:inline-flex;align-items:center;gap:4px;border:0;background:none;color:var(--muted);font-size:12px;padding:4px 8px;border-radius:6px}',
     '.lk svg{width:14px;height:14px}.lk:hover{color:var(--brand);background:rgba(127,127,127,.12)}',
+    '.hist{flex:1;overflow-y:auto;padding:12px 14px;display:flex;flex-direction:column;gap:8px}.hist[hidden],.log[hidden]{display:none}',
+    '.hh{display:flex;align-items:center;gap:8px}.hh h3{flex:1;margin:0;font-size:14px}.hl{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:6px}',
+    '.hi{width:100%;display:flex;flex-direction:column;gap:2px;text-align:start;border:1px solid var(--line);background:var(--card);border-radius:10px;padding:8px 12px}',
+    '.hi:hover{border-color:var(--brand)}.hi.cur{border-inline-start:4px solid var(--brand)}.ht{font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}',
+    '.hm{font-size:12px;color:var(--muted)}.hs{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}',
+    '.hs.st-resolved{color:#2e7d4f}.hs.st-escalated{color:#b26a00}.hs.st-open{color:var(--brand)}.w.dark .hs.st-open{color:#8ab4f8}',
+    'textarea:disabled{opacity:.55}.foot[hidden]{display:none}.ro-log .step .btn,.ro-log .card.offer .btn{pointer-events:none;opacity:.6}',
+    '.agent-typing{display:flex;align-items:center;gap:8px;padding:4px 16px 6px;font-size:12px;color:var(--muted);flex:none}.agent-typing[hidden]{display:none}',
+    '.sys.handover{font-weight:600;color:var(--fg)}.ro{padding:6px 16px;font-size:12px;color:var(--muted);flex:none;text-align:center}.ro[hidden]{display:none}',
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
     '@media (max-width:600px){.panel,.panel.max{top:0;left:0;right:0;bottom:0;width:100%;height:100%;border-radius:0;border:0}',
     '.maxb,.av{display:none}.launch{bottom:16px;right:16px}.msg{max-width:92%}}',
@@ -384,6 +435,9 @@
     this.key = 'abpa:' + (this.base || location.host) + ':';
     this.lang = pickLang(sget(this.ss, this.key + 'lang') || opts.language);
     this.langChosen = !!sget(this.ss, this.key + 'lang') || !!opts.language;
+    // Only a language the person picked is sent to the server; the host page's data-lang sets the UI only,
+    // so a message is answered in the language it is written in and the token's language stays the default.
+    this.langPicked = !!sget(this.ss, this.key + 'lang');
     this.sessionId = sget(this.ss, this.key + 'session');
     this.lastSeq = 0;
     this.outbox = sget(this.ss, this.key + 'outbox') || [];
@@ -461,11 +515,12 @@
     this.stText = h('span');
     this.minB = h('button', { class: 'ib', type: 'button', onclick: function () { self.minimise(); } }, [icon('min')]);
     this.maxB = h('button', { class: 'ib maxb', type: 'button', onclick: function () { self.maximise(); } }, [icon('max')]);
+    var histB = this.tx(h('button', { class: 'ib histb', type: 'button', onclick: function () { self.showHistory(); } }, [icon('history')]), 'history', 'aria-label');
     var newB = this.tx(h('button', { class: 'ib new', type: 'button', onclick: function () { self.newConversation(); } }, [icon('plus')]), 'newChat', 'aria-label');
     var closeB = this.tx(h('button', { class: 'ib', type: 'button', onclick: function () { self.close(); } }, [icon('close')]), 'close', 'aria-label');
     var head = h('div', { class: 'head' }, [h('div', { class: 'av' }, [icon('chat')]),
       h('div', { class: 'ttl' }, [this.title, h('div', { class: 'st', role: 'status' }, [this.dot, this.stText])]),
-      newB, this.minB, this.maxB, closeB]);
+      histB, newB, this.minB, this.maxB, closeB]);
     head.addEventListener('click', function (e) { if (self.panel.classList.contains('min') && e.target === head) self.minimise(); });
 
     this.machLabel = h('span');
@@ -484,6 +539,13 @@
     this.typing = h('div', { class: 'typing', hidden: true, role: 'status' }, [this.dots, this.typingText, this.stopB]);
     this.log.addEventListener('scroll', function () { var l = self.log; self.stick = l.scrollHeight - l.scrollTop - l.clientHeight < 40; });
     this.hint = h('div', { class: 'hint', 'aria-live': 'polite' });
+    this.histList = h('ul', { class: 'hl' });
+    this.hist = h('div', { class: 'hist', hidden: true }, [h('div', { class: 'hh' }, [this.tx(h('h3'), 'history'),
+      this.tx(h('button', { class: 'btn', type: 'button', onclick: function () { self.hideHistory(); } }), 'back')]), this.histList]);
+    this.agentTypingText = h('span');
+    this.agentTyping = h('div', { class: 'agent-typing', hidden: true, role: 'status' },
+      [h('span', { class: 'dots', 'aria-hidden': 'true' }, [h('i'), h('i'), h('i')]), this.agentTypingText]);
+    this.roNote = this.tx(h('div', { class: 'ro', role: 'status', hidden: true }), 'readOnly');
 
     this.input = this.tx(this.tx(h('textarea', { rows: '1', id: 'abpa-input' }), 'placeholder', 'placeholder'), 'placeholder', 'aria-label');
     this.input.addEventListener('keydown', function (e) {
@@ -491,16 +553,16 @@
     });
     this.input.addEventListener('input', function () { self.grow(); });
     this.micB = this.tx(h('button', { class: 'ib mic', type: 'button', 'aria-pressed': 'false', onclick: function () { self.toggleMic(); } }, [icon('mic')]), 'mic', 'aria-label');
-    var sendB = this.tx(h('button', { class: 'ib send', type: 'submit' }, [icon('send')]), 'send', 'aria-label');
+    var sendB = this.sendB = this.tx(h('button', { class: 'ib send', type: 'submit' }, [icon('send')]), 'send', 'aria-label');
     var form = h('form', { class: 'comp', onsubmit: function (e) { e.preventDefault(); self.submit(); } }, [this.input, this.micB, sendB]);
     if (!(navigator.mediaDevices && window.MediaRecorder)) this.micB.hidden = true;
 
-    var foot = h('div', { class: 'foot' }, [
+    var foot = this.foot = h('div', { class: 'foot' }, [
       this.tx(h('button', { class: 'lk human', type: 'button', onclick: function () { self.escalate(); } }, [icon('human'), h('span')]).lastChild, 'human').parentNode,
       this.tx(h('button', { class: 'lk solved', type: 'button', onclick: function () { self.resolve(); } }, [icon('check'), h('span')]).lastChild, 'solved').parentNode
     ]);
     this.panel = h('section', { class: 'panel', id: 'abpa-panel', role: 'dialog', 'aria-labelledby': 'abpa-title', hidden: true },
-      [head, bar, this.banner, this.log, this.typing, this.hint, form, foot]);
+      [head, bar, this.banner, this.hist, this.log, this.typing, this.agentTyping, this.hint, this.roNote, form, foot]);
     this.panel.addEventListener('keydown', function (e) {
       if (e.key === 'Escape') { e.preventDefault(); self.close(); }
     });
@@ -514,7 +576,7 @@
 
   P.setLanguage = function (l, chosen) {
     this.lang = pickLang(l);
-    if (chosen) { this.langChosen = true; sset(this.ss, this.key + 'lang', this.lang); }
+    if (chosen) { this.langChosen = true; this.langPicked = true; sset(this.ss, this.key + 'lang', this.lang); }
     this.w.setAttribute('dir', this.lang === 'ar' ? 'rtl' : 'ltr');
     this.w.setAttribute('lang', this.lang);
     this.langSel.value = this.lang;
@@ -615,7 +677,7 @@
     clearTimeout(this.retryTimer);
     if (navigator.onLine === false) { this.net('offline'); return; }
     this.connecting = true;
-    this.net(this.everReady ? 'lost' : 'connecting');
+    if (!this.refreshing) this.net(this.everReady ? 'lost' : 'connecting');
     this.getToken().then(function (token) {
       self.connecting = false;
       if (self.ws || self.dead) return;
@@ -625,7 +687,7 @@
       self.ws = ws; self.ready = false;
       ws.onopen = function () {
         var hello = { type: 'hello', v: 1, token: String(token).trim(), session_id: self.sessionId || null,
-          last_seq: self.sessionId ? self.lastSeq : null, lang: self.lang };
+          last_seq: self.sessionId ? self.lastSeq : null, lang: self.langPicked ? self.lang : null };
         if (self.machineId) hello.machine_id = self.machineId;
         ws.send(JSON.stringify(hello));
       };
@@ -637,24 +699,75 @@
       };
       ws.onclose = function (ev) { if (ws === self.ws) self.closed(ev.code); };
     }).catch(function (e) {
-      self.connecting = false;
+      self.connecting = false; self.refreshing = false;
       if (window.console) console.warn('ABParts Assistant: token', e && e.message);
       self.backoff();
     });
   };
   P.closed = function (code) {
-    this.ws = null; this.ready = false;
+    this.ws = null; this.ready = false; this.refreshing = false;
     clearInterval(this.pinger);
     this.typing.hidden = true;
+    if (code === 4002 && this.everReady && !this.authFails) {
+      // the token ran out on an open conversation: fetch a new one and resume at once, quietly (the
+      // status stays as it is, unsent messages wait in the outbox, missed frames are replayed)
+      this.authFails = 1; this.retry = 0; this.refreshing = true;
+      return this.connect();
+    }
     if (code === 4001 || code === 4002) {
       if (++this.authFails > 3) return this.fatal();
       this.retry = 0;
     } else if (code === 4003) return this.fatal();
+    else if (code === 4005) return this.askConsent(); // CONSENT_REQUIRED: ask once, then connect
     else if (code === 4004) { this.forgetSession(); this.retry = 0; }
     else if (code === 1012 || code === 1013) this.retry = 0; // replica restarting / fell behind: resume at once
     if (navigator.onLine === false) { this.net('offline'); return; }
     this.net(this.everReady ? 'lost' : 'connecting');
     this.backoff();
+  };
+  // ---------------------------------------------------------------- consent (CONSENT_REQUIRED, docs/security.md)
+  // The server's text, in the user's language, with its version; the answer is stored by the server
+  // before anything of the conversation is. Declining stores nothing and offers to change one's mind.
+  P.consentApi = function (method, body) {
+    var self = this;
+    return this.getToken().then(function (token) {
+      var url = self.base + '/api/me/consent' + (method === 'GET' ? '?lang=' + encodeURIComponent(self.lang) : '');
+      var init = { method: method, headers: { Authorization: 'Bearer ' + String(token).trim(), Accept: 'application/json' } };
+      if (body) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+      return fetch(url, init);
+    }).then(function (r) { if (!r.ok) throw new Error('consent ' + r.status); return r.json(); });
+  };
+  P.askConsent = function () {
+    var self = this;
+    if (this.consentCard) return;
+    this.net('connecting');
+    this.consentApi('GET').then(function (c) {
+      if (c.granted) { self.retry = 0; return self.connect(); }
+      var card = self.add(h('div', { class: 'card consent', role: 'group', 'aria-label': c.text.slice(0, 80) }));
+      self.consentCard = card;
+      var text = h('p', { class: 'consent-text' }); text.textContent = c.text;
+      var yes = self.tx(h('button', { class: 'lk', type: 'button' }), 'consentAgree');
+      var no = self.tx(h('button', { class: 'lk', type: 'button' }), 'consentDecline');
+      var answer = function (granted) {
+        yes.disabled = no.disabled = true;
+        self.consentApi('POST', { granted: granted, version: c.version }).then(function () {
+          card.remove(); self.consentCard = null;
+          if (granted) { self.retry = 0; self.connect(); return; }
+          var again = self.add(h('div', { class: 'sys consent-declined' }));
+          self.tx(again.appendChild(h('span')), 'consentDeclined');
+          var change = self.tx(h('button', { class: 'lk', type: 'button' }), 'consentAgree');
+          change.onclick = function () { again.remove(); self.askConsent(); };
+          again.appendChild(change);
+        }).catch(function () { yes.disabled = no.disabled = false; });
+      };
+      yes.onclick = function () { answer(true); };
+      no.onclick = function () { answer(false); };
+      card.appendChild(text); card.appendChild(yes); card.appendChild(no);
+      if (self.visible()) yes.focus(); else self.notify();
+    }).catch(function (e) {
+      if (window.console) console.warn('ABParts Assistant: consent', e && e.message);
+      self.backoff();
+    });
   };
   P.backoff = function () {
     var self = this, n = this.retry++;
@@ -688,15 +801,19 @@
   };
   P.on_ready = function (f) {
     var self = this;
-    this.ready = true; this.everReady = true; this.retry = 0; this.authFails = 0;
+    this.ready = true; this.everReady = true; this.retry = 0; this.authFails = 0; this.refreshing = false;
     if (this.sessionId && f.session_id !== this.sessionId) { this.clearLog(); this.lastSeq = 0; }
     this.sessionId = f.session_id;
     if (typeof f.last_seq === 'number' && !f.resumed) this.lastSeq = f.last_seq;
     sset(this.ss, this.key + 'session', this.sessionId);
     var user = f.user || {};
     this.userName = user.name || '';
-    if (!this.langChosen && (f.lang || user.lang)) this.setLanguage(f.lang || user.lang, false);
-    if (!this.machines.length) { this.machines = normMachines(f.machines || user.machines); this.nameMachines(); }
+    // the UI follows the profile language; the session's (the conversation's) may change with each message
+    if (!this.langChosen && (user.lang || f.lang)) this.setLanguage(user.lang || f.lang, false);
+    // no host database behind the service: no machine picker (the machine's id alone still goes along)
+    this.machineContext = f.machine_context !== false;
+    if (!this.machineContext) this.machines = [];
+    else if (!this.machines.length) { this.machines = normMachines(f.machines || user.machines); this.nameMachines(); }
     if (f.machine) { this.machineId = f.machine.id || this.machineId; this.machine = f.machine; }
     this.limits = f.limits || {};
     this.renderMachine();
@@ -723,7 +840,7 @@
     this.welcomed = true;
     (f.messages || []).forEach(function (m) {
       if (m.role === 'user') return self.on_user_message({ client_id: m.client_id || m.id, message_id: m.id, text: m.text });
-      if (m.role === 'support' || m.role === 'agent') return self.on_support_message({ message_id: m.id, agent: m.agent, text: m.text });
+      if (m.role === 'support' || m.role === 'agent') return self.on_support_message({ message_id: m.id, agent: m.agent || m.author, text: m.text });
       var a = self.answer(m.id);
       self.on_delta({ message_id: m.id, text: m.text || '' });
       var open = 0, steps = m.steps || []; // the steps answered so far and the one waiting for an answer
@@ -732,9 +849,12 @@
         self.on_step({ message_id: m.id, step_id: st.step_id || st.id, text: st.text, index: i + 1, total: steps.length });
         if (st.outcome) self.on_step_result({ step_id: st.step_id || st.id, outcome: st.outcome }); else open = 1;
       });
-      self.on_done({ message_id: m.id, status: m.status === 'streaming' ? 'complete' : m.status, mode: m.mode, citations: m.citations, lang: m.lang });
+      self.on_done({ message_id: m.id, status: m.status === 'streaming' ? 'complete' : m.status, mode: m.mode, citations: m.citations, lang: m.lang, recorded: true });
+      if (m.feedback) self.on_feedback_recorded({ message_id: m.id, rating: m.feedback });
       a.el.setAttribute('data-history', 'true');
     });
+    if (f.status === 'resolved') this.on_resolved({ resolved: true });
+    if (f.status === 'closed') this.setReadOnly(true);
     if (typeof f.last_seq === 'number') this.lastSeq = f.last_seq;
     this.unread = 0; this.badge.hidden = true;
   };
@@ -758,7 +878,7 @@
   // Resend what is still queued (the server ignores repeats of a client_id).
   P.flushOutbox = function () {
     var self = this;
-    if (this.ready) this.outbox.forEach(function (m) { self.raw({ type: 'message', client_id: m.client_id, text: m.text, lang: m.lang }); });
+    if (this.ready) this.outbox.forEach(function (m) { self.raw({ type: 'message', client_id: m.client_id, text: m.text, lang: m.lang || null }); });
   };
   P.on_status = function (f) {
     this.generating = f.message_id;
@@ -826,7 +946,12 @@
     this.paint(a, true);
     a.el.setAttribute('aria-busy', 'false');
     if (this.generating === f.message_id || !this.generating) { this.generating = null; this.typing.hidden = true; }
-    if (f.mode === 'retrieval_only') a.el.appendChild(this.tx(h('div', { class: 'note' }), 'retrieval'));
+    if (f.mode === 'retrieval_only' && !f.recorded) { // a recorded answer's own text says where it comes from
+      a.el.appendChild(this.tx(h('div', { class: 'note' }), f.usage && f.usage.reason === 'not_configured' ? 'manualsOnly' : 'retrieval'));
+    }
+    if (f.mode === 'llm' && f.usage && f.usage.fallback && !f.recorded) { // the primary model failed: say so
+      a.el.appendChild(this.tx(h('div', { class: 'note' }), 'backupModel'));
+    }
     if (f.status === 'cancelled' || f.status === 'failed') a.el.appendChild(this.tx(h('div', { class: 'note' }), f.status));
     var cites = (f.citations || []).filter(function (c) { return c && c.url; });
     if (cites.length) {
@@ -856,6 +981,7 @@
     a.thanks = thanks;
     var up = this.tx(h('button', { class: 'ib up', type: 'button', 'aria-pressed': 'false' }, [icon('up')]), 'up', 'aria-label');
     var down = this.tx(h('button', { class: 'ib down', type: 'button', 'aria-pressed': 'false' }, [icon('up', 'flip')]), 'down', 'aria-label');
+    a.rating = { up: up, down: down };
     up.onclick = function () { rate('up', up, down); };
     down.onclick = function () { rate('down', down, up); };
     var kids = [up, down];
@@ -902,6 +1028,7 @@
   P.on_feedback_recorded = function (f) { // the server stored the rating
     var a = this.answers[f.message_id];
     if (a && a.thanks) { this.tx(a.thanks, 'thanks'); a.el.setAttribute('data-feedback', String(f.rating)); }
+    if (a && a.rating) { a.rating.up.setAttribute('aria-pressed', String(f.rating === 'up')); a.rating.down.setAttribute('aria-pressed', String(f.rating === 'down')); }
   };
   P.on_machine = function (f) {
     if (f.machine && f.machine.id) { this.machine = f.machine; this.machineId = f.machine.id; this.renderMachine(); }
@@ -936,18 +1063,93 @@
     this.notify();
   };
   P.on_support_message = function (f) {
+    clearTimeout(this.agentTypingTimer); this.agentTyping.hidden = true;
     var el = h('div', { class: 'msg bot agent', 'data-message-id': f.message_id });
     el.appendChild(f.agent ? h('div', { class: 'who', text: String(f.agent) }) : this.tx(h('div', { class: 'who' }), 'agent'));
     el.appendChild(markdown(String(f.text || ''), h('div', { class: 'md' })));
     this.add(el);
     this.notify();
   };
+  // A person took the conversation, handed it back, closed it, or nobody took it in time (text comes localised).
+  P.on_handover = function (f) {
+    var el = h('div', { class: 'sys handover', role: 'status', dir: 'auto', 'data-event': String(f.event || ''), text: String(f.text || '') });
+    this.add(el);
+    this.agent = f.mode === 'human' ? String(f.agent || '') : null;
+    if (f.mode !== 'human') { clearTimeout(this.agentTypingTimer); this.agentTyping.hidden = true; }
+    if (f.event === 'unclaimed' && f.contact) this.add(this.contactCard(f.contact));
+    if (f.event === 'closed') this.setReadOnly(true);
+    this.notify();
+  };
+  P.on_agent_typing = function (f) {
+    var self = this;
+    clearTimeout(this.agentTypingTimer);
+    this.agentTyping.hidden = !f.active;
+    this.agentTypingText.textContent = String(f.text || '');
+    if (f.active) this.agentTypingTimer = setTimeout(function () { self.agentTyping.hidden = true; }, 8000);
+  };
+  P.contactCard = function (c) {
+    var card = h('div', { class: 'outs contacts' });
+    if (c.email && /^[^\s@<>"]+@[^\s@<>"]+$/.test(c.email)) card.appendChild(h('a', { class: 'chip', href: 'mailto:' + c.email }, [this.tx(h('b'), 'email'), h('span', { text: c.email })]));
+    if (c.phone) {
+      var tel = String(c.phone).replace(/[^\d+]/g, '');
+      card.appendChild(h('a', { class: 'chip', href: tel ? 'tel:' + tel : null }, [this.tx(h('b'), 'phone'), h('span', { text: String(c.phone) })]));
+    }
+    return card;
+  };
+  // The user's earlier conversations (from any device): reopen one read-only when it is finished, or continue it.
+  P.showHistory = function () {
+    var self = this;
+    if (!this.hist.hidden) { this.hideHistory(); return; }
+    this.hist.hidden = false; this.log.hidden = true;
+    this.histList.replaceChildren(this.tx(h('li', { class: 'sys' }), 'connecting'));
+    this.getToken().then(function (token) {
+      return fetch(self.base + '/api/sessions', { headers: { Authorization: 'Bearer ' + token, Accept: 'application/json' } });
+    }).then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+      .then(function (j) { self.renderHistory((j && j.sessions) || []); })
+      .catch(function () { self.histList.replaceChildren(self.tx(h('li', { class: 'sys' }), 'error')); });
+  };
+  P.hideHistory = function () { this.hist.hidden = true; this.log.hidden = false; this.scroll(true); };
+  P.renderHistory = function (items) {
+    var self = this, ul = this.histList;
+    ul.replaceChildren();
+    if (!items.length) ul.appendChild(this.tx(h('li', { class: 'sys' }), 'historyEmpty'));
+    items.forEach(function (s) {
+      var key = { resolved: 'stResolved', escalated: 'stEscalated', closed: 'stClosed' }[s.status] || 'stOpen';
+      var m = s.machine_id ? self.machines.filter(function (x) { return x.id === s.machine_id; })[0] : null;
+      var when = new Date(s.created_at);
+      var b = h('button', { class: 'hi' + (s.id === self.sessionId ? ' cur' : ''), type: 'button', 'data-session-id': s.id, 'data-status': s.status,
+        onclick: function () { self.openSession(s); } }, [
+        h('span', { class: 'ht', dir: 'auto', text: s.first_question || self.t('untitled') }),
+        h('span', { class: 'hm', text: [isNaN(when) ? '' : when.toLocaleString(self.lang), s.machine_id ? (m ? m.name + ' · ' : '') + s.machine_id : self.t('general')].filter(Boolean).join(' · ') }),
+        h('span', { class: 'hs st-' + (s.status || 'open'), text: self.t(key) + (s.answering ? ' · ' + self.t('answering') : '') })]);
+      ul.appendChild(h('li', null, [b]));
+    });
+  };
+  P.openSession = function (s) {
+    this.hideHistory();
+    this.setReadOnly(s.status === 'closed' || s.status === 'resolved');
+    if (s.id === this.sessionId) return;
+    this.sessionId = s.id; this.lastSeq = 0;
+    sset(this.ss, this.key + 'session', s.id);
+    this.clearLog(); this.welcomed = true;
+    this.machineId = s.machine_id || this.o.machineId || null; this.machine = null; this.renderMachine();
+    if (this.ws) this.ws.close(4000, 'another conversation'); else this.connect();
+  };
+  P.setReadOnly = function (on) {
+    this.readOnly = !!on;
+    this.input.disabled = this.readOnly; this.sendB.disabled = this.readOnly; this.micB.disabled = this.readOnly;
+    this.roNote.hidden = !this.readOnly;
+    this.foot.hidden = this.readOnly;
+    this.log.classList.toggle('ro-log', this.readOnly);
+  };
   P.on_error = function (f) {
     var self = this;
     if (f.client_id && this.users[f.client_id]) {
-      if (f.code === 'turn_in_progress' || f.code === 'rate_limited') { // stays queued; sent when the answer is done
+      // stays queued and is sent again: after the answer, the rate window, or the restart of the session store
+      if (f.code === 'turn_in_progress' || f.code === 'rate_limited' || f.code === 'temporarily_unavailable') {
         clearTimeout(this.outboxTimer);
-        this.outboxTimer = setTimeout(function () { self.flushOutbox(); }, f.code === 'rate_limited' ? 10000 : 4000);
+        this.outboxTimer = setTimeout(function () { self.flushOutbox(); },
+          f.code === 'rate_limited' ? 10000 : f.code === 'temporarily_unavailable' ? 2000 : 4000);
         return;
       }
       var b = this.users[f.client_id];
@@ -971,7 +1173,6 @@
     this.transcribing = false;
     var text = String(f.text || '').trim();
     this.input.value = this.input.value ? this.input.value.replace(/\s*$/, ' ') + text : text;
-    if (f.language) this.voiceLang = pickLang(f.language);
     this.hint.textContent = this.t('checkTranscript');
     this.grow();
     this.input.focus();
@@ -987,13 +1188,12 @@
   P.submit = function () {
     var text = this.input.value.trim();
     if (!text) return;
-    var m = { client_id: uuid(), text: text, lang: this.voiceLang || this.lang };
-    this.voiceLang = null;
+    var m = { client_id: uuid(), text: text, lang: this.langPicked ? this.lang : null };
     this.input.value = ''; this.grow(); this.hint.textContent = '';
     this.outbox.push(m); this.saveOutbox();
     this.userBubble(m.client_id, text, true);
     this.scroll(true);
-    if (this.ready) this.raw({ type: 'message', client_id: m.client_id, text: m.text, lang: m.lang });
+    if (this.ready) this.raw({ type: 'message', client_id: m.client_id, text: m.text, lang: m.lang || null });
   };
   P.escalate = function () { this.sendCtl({ type: 'escalate' }); };
   P.resolve = function () { this.sendCtl({ type: 'resolve', resolved: true, save: true }); };
@@ -1008,6 +1208,8 @@
   };
   P.newConversation = function () {
     this.forgetSession();
+    this.setReadOnly(false);
+    this.agent = null; this.agentTyping.hidden = true;
     this.clearLog();
     this.machine = null;
     if (!this.o.machineId) this.machineId = null;
@@ -1020,7 +1222,7 @@
     var name = m ? m.name : this.machine ? (this.machine.name || this.machine.model || id) : null;
     this.machLabel.textContent = id ? name + (name !== id ? ' (' + id + ')' : '') : this.t('machine') + ': ' + this.t('general');
     this.machB.setAttribute('aria-label', this.t('machine') + ': ' + this.machLabel.textContent);
-    this.machB.hidden = !this.machines.length && !id;
+    this.machB.hidden = this.machineContext === false || (!this.machines.length && !id);
   };
   // Only ids came with the token: ask the service for names (model, serial) so the picker is readable.
   P.nameMachines = function () {
@@ -1105,7 +1307,7 @@
   P.sendAudio = function (buf, fmt) {
     if (!buf.byteLength) return;
     if (!this.ready) { this.hint.textContent = this.t('offline'); return; }
-    this.raw({ type: 'audio_start', format: fmt, lang: this.lang });
+    this.raw({ type: 'audio_start', format: fmt, lang: this.langPicked ? this.lang : null });
     for (var i = 0; i < buf.byteLength; i += 65536) this.ws.send(buf.slice(i, i + 65536));
     this.raw({ type: 'audio_end' });
     this.transcribing = true;

@@ -12,9 +12,11 @@ from server.chat.sessions import SessionState
 from server.chat.turns import TurnRunner, step_frame
 from server.engine.diagnostics import DiagnosticState, UnknownStep
 from server.observability import Metrics
+from server.privacy.consent import Consents
 from server.protocol import ClientFrame
 from server.storage.store import SessionRow, Store
 from server.support.escalation import Escalations
+from server.support.handover import Handovers
 from server.support.machines import MachineSource
 from server.support.resolution import Resolutions
 
@@ -29,8 +31,9 @@ class Actions:
 
     def __init__(self, *, settings: Settings, metrics: Metrics, store: Store, state: SessionState,
                  turns: TurnRunner, machines: MachineSource, escalations: Escalations | None,
-                 resolutions: Resolutions) -> None:
+                 resolutions: Resolutions, consents: Consents, handovers: Handovers | None = None) -> None:
         self.settings = settings
+        self.consents = consents
         self.metrics = metrics
         self.store = store
         self.state = state
@@ -38,8 +41,10 @@ class Actions:
         self.machines = machines
         self.escalations = escalations
         self.resolutions = resolutions
+        self.handovers = handovers
 
     async def handle(self, session: SessionRow, principal: Principal, frame: ClientFrame) -> None:
+        await self.consents.require(session.user_id)  # every action stores something of the session
         await HANDLERS.dispatch(self, frame, session, principal)
 
     @HANDLERS.on(protocol.SelectMachine)
@@ -61,8 +66,9 @@ class Actions:
             raise NotFound("no such answer in this session", code="message_unknown")
         await self.store.record_event("feedback", session_id=session.id, message_id=frame.message_id,
                                         user_id=principal.user_id, lang=session.lang,
-                                        data={"rating": frame.rating, "comment": frame.comment or ""})
+                                        data={"rating": frame.rating, "comment": self.store.cipher.seal(frame.comment or "")})
         self.metrics.feedback.labels(frame.rating).inc()
+        await self.store.set_feedback(frame.message_id, frame.rating)
         await self.state.publish(session.id, protocol.FeedbackRecorded(frame.message_id, frame.rating))
         if frame.rating == "down":
             # the answer did not help: flag it for expert review (analytics) and offer a human
@@ -76,11 +82,21 @@ class Actions:
         if diagnostic is None:
             raise NotFound("there is no diagnostic step to report on", code="step_unknown")
         try:
-            result = diagnostic.apply(frame.step_id, frame.outcome)
+            result = diagnostic.apply(frame.step_id, frame.outcome, frame.comment)
         except UnknownStep:
             raise NotFound("no such step in the current diagnostic", code="step_unknown") from None
+        human = False
+        if frame.outcome != "fixed":  # with a model, the next step is planned with this outcome
+            machine = await self.machines.context(fresh.machine_id) if fresh and fresh.machine_id else None
+            plan = await self.turns.engine.plan_next(result.state, result.state.index_of(frame.step_id), frame.outcome,
+                                                     lang=session.lang, machine=machine)
+            if plan is not None and plan.step is not None:
+                result = result.state.with_planned(plan.step)
+            human = plan is not None and plan.human
         diagnostic = result.state
         await self.store.merge_session_state(session.id, diagnostic.session_patch())
+        if diagnostic.message_id:  # the outcome is kept with the answer too: shown again after any reload
+            await self.store.set_steps(diagnostic.message_id, [step.to_json() for step in diagnostic.steps])
         await self.store.record_event("step_outcome", session_id=session.id, user_id=principal.user_id,
                                         lang=session.lang, data={"step_id": frame.step_id, "outcome": frame.outcome})
         await self.state.publish(session.id, protocol.StepResult(frame.step_id, frame.outcome,
@@ -89,11 +105,14 @@ class Actions:
         if result.next_index is not None:
             await self.state.publish(session.id, step_frame(diagnostic.message_id, diagnostic.steps,
                                                               result.next_index))
-        if diagnostic.offer_due(self.settings.escalate_after_failed_steps):
+        # a human: after too many failed steps, when the model finds nothing new in the manuals, or when the
+        # user could not do a step and nothing independent of it is left (the follow-up offers another way)
+        if (diagnostic.offer_due(self.settings.escalate_after_failed_steps)
+                or ((human or result.needs_alternative) and not diagnostic.offered)):
             diagnostic = diagnostic.with_offer()
             await self.store.merge_session_state(session.id, diagnostic.session_patch())
             await self.turns.offer_escalation(session, principal, "failed_steps")
-        if result.exhausted:
+        if result.exhausted and not human:
             await self.turns.submit_followup(session, principal, session.lang)
 
     @HANDLERS.on(protocol.Escalate)
@@ -103,6 +122,12 @@ class Actions:
             raise DependencyUnavailable("escalation", "escalation is not available")
         trigger = await escalations.offered_trigger(session.id)
         await escalations.create(session, principal, trigger, frame.reason)
+
+    @HANDLERS.on(protocol.Typing)
+    async def on_typing(self, frame: protocol.Typing, session: SessionRow, principal: Principal) -> None:
+        if self.handovers is None:
+            raise DependencyUnavailable("escalation", "handover is not available")
+        await self.handovers.typing(session.id, principal, frame.active)
 
     @HANDLERS.on(protocol.Resolve)
     async def on_resolve(self, frame: protocol.Resolve, session: SessionRow, principal: Principal) -> None:

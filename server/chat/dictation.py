@@ -4,6 +4,7 @@ check and send. A transcript is never sent as a message on its own."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from core.errors import AppError, DependencyUnavailable
@@ -19,6 +20,8 @@ class Recording:
         self.audio: bytearray | None = None
         self.start: protocol.AudioStart | None = None
         self.dropped = False  # the rest of a too-large recording is ignored quietly
+        self.started = 0.0  # time.monotonic() of its audio_start: which recording an idle watch belongs to
+        self.last_audio = 0.0  # time.monotonic() of its latest audio (AUDIO_IDLE_SECONDS counts from here)
 
 
 class Dictation:
@@ -33,6 +36,7 @@ class Dictation:
         if self._transcriber is None:
             raise DependencyUnavailable("voice", "speech transcription is not available on this server")
         recording.audio = bytearray()
+        recording.started = recording.last_audio = time.monotonic()
         recording.start = frame
         recording.dropped = False
 
@@ -53,6 +57,7 @@ class Dictation:
             recording.dropped = True
             return protocol.Error("audio_too_large", f"recordings are limited to {self.max_bytes} bytes")
         recording.audio.extend(data)
+        recording.last_audio = time.monotonic()
         return None
 
     @staticmethod
@@ -69,7 +74,7 @@ class Dictation:
         assert start is not None
         return audio, start
 
-    async def transcribe(self, audio: bytes, *, lang: str, fmt: str | None,
+    async def transcribe(self, audio: bytes, *, lang: str | None, fmt: str | None,
                          send: Callable[[ConnectionFrame], None]) -> None:
         """Transcribe, sending partial transcripts as they come and the final one (or the error) last."""
         assert self._transcriber is not None

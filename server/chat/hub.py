@@ -15,9 +15,11 @@ import time
 import uuid
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from core.errors import AppError, AuthError
+from core.errors import AppError, AuthError, DependencyUnavailable, ForbiddenError, RateLimited
 from core.logs import get_logger
 from core.settings import Settings
 from server import protocol
@@ -27,9 +29,11 @@ from server.chat.connection import Connection
 from server.chat.dictation import Dictation
 from server.chat.dispatch import Handlers
 from server.chat.fanout import Fanout, Subscription
-from server.chat.sessions import SessionState
+from server.chat.limits import CONNECTION_REFRESH_SECONDS, FrameLimits
+from server.chat.sessions import REDIS_DOWN, RedisUnavailable, SessionState
 from server.chat.turns import TurnRunner
 from server.observability import Metrics
+from server.privacy.consent import ConsentRequired, Consents
 from server.protocol import (
     PROTOCOL_VERSION,
     ClientFrame,
@@ -38,6 +42,7 @@ from server.protocol import (
     dumps,
     parse_client_frame,
 )
+from server.protocol.codec import loads_bounded
 from server.storage.store import Store
 from server.support.machines import MachineSource
 from server.tracing import Tracing
@@ -45,6 +50,14 @@ from server.voice.transcriber import Transcriber
 
 log = get_logger("server.hub")
 
+# the error code (and close 1013) of a hello or frame that meets a Redis outage: retry in a moment
+UNAVAILABLE = "temporarily_unavailable"
+UNAVAILABLE_TEXT = "the service is temporarily unavailable; try again in a few seconds"
+
+
+# what staff attached to another user's session (support, admin) may send: keepalive and their typing
+# indicator; their replies go through POST /api/escalations/{id}/reply, stored as theirs
+ATTACHED_FRAMES: frozenset[type[ClientFrame]] = frozenset({protocol.Ping, protocol.Typing})
 
 # client frame class -> the Hub method that handles it; every other client frame goes to Actions
 HUB_HANDLERS: Handlers[Hub, [Connection]] = Handlers()
@@ -55,8 +68,9 @@ class Hub:
 
     def __init__(self, *, settings: Settings, metrics: Metrics, tracing: Tracing, verifier: TokenVerifier,
                  store: Store, state: SessionState, fanout: Fanout, turns: TurnRunner, actions: Actions,
-                 machines: MachineSource, transcriber: Transcriber | None) -> None:
+                 machines: MachineSource, transcriber: Transcriber | None, consents: Consents) -> None:
         self.settings = settings
+        self.consents = consents
         self.metrics = metrics
         self.tracing = tracing
         self.verifier = verifier
@@ -67,6 +81,7 @@ class Hub:
         self.actions = actions
         self.machines = machines
         self.dictation = Dictation(transcriber, default_max_bytes=settings.ws_max_audio_bytes)
+        self.limits = FrameLimits(settings, state.redis, metrics)
         self._sessions_here: dict[str, int] = {}
         self._write_timeout = max(2.0, 2 * settings.ws_ping_interval_seconds)
 
@@ -86,6 +101,19 @@ class Hub:
             metrics.ws_connects.labels(refused.code).inc()
             await self._refuse(ws, refused.code, refused.message, refused.close)
             return
+        except (RedisUnavailable, RedisConnectionError, RedisTimeoutError) as exc:
+            # Redis is away (restarting): the session cannot be opened or resumed now; the client waits a
+            # moment and sends hello again (docs/protocol.md, close 1013)
+            metrics.ws_connects.labels(UNAVAILABLE).inc()
+            log.warning("hub.hello_unavailable", error=type(exc).__name__)
+            await self._refuse(ws, UNAVAILABLE, UNAVAILABLE_TEXT, Close.TRY_AGAIN)
+            return
+        except DependencyUnavailable as exc:
+            # PostgreSQL had no connection free in time, or is restarting: try again in a moment (close 1013)
+            metrics.ws_connects.labels(exc.code).inc()
+            log.warning("hub.hello_unavailable", error=exc.code)
+            await self._refuse(ws, exc.code, exc.message, Close.TRY_AGAIN)
+            return
         except WebSocketDisconnect:
             return
         metrics.ws_connects.labels("ok").inc()
@@ -93,15 +121,26 @@ class Hub:
             await self._serve(conn)
 
     async def _serve(self, conn: Connection) -> None:
+        if not await self._admit_connection(conn):
+            return
         metrics = self.metrics
         metrics.ws_connections.inc()
+        guard = asyncio.create_task(self._guard(conn), name=f"ws.guard.{conn.conn_id}")
+        conn.tasks.add(guard)
+        guard.add_done_callback(conn.tasks.discard)
         sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")
         receiver = asyncio.create_task(self._receive_loop(conn), name=f"ws.recv.{conn.conn_id}")
         try:
             finished, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
             for task in finished:
                 failure = task.exception()
-                if failure is not None and not isinstance(failure, WebSocketDisconnect | ClientGone):
+                if isinstance(failure, (RedisUnavailable, *REDIS_DOWN)):
+                    # a Redis outage while this client was catching up: not our fault, not final
+                    log.warning("hub.connection_unavailable", conn_id=conn.conn_id, error=type(failure).__name__)
+                    with contextlib.suppress(Exception):
+                        await conn.ws.send_text(dumps(protocol.Error(UNAVAILABLE, UNAVAILABLE_TEXT)))
+                        await conn.ws.close(Close.TRY_AGAIN, "temporarily unavailable: reconnect and resume")
+                elif failure is not None and not isinstance(failure, WebSocketDisconnect | ClientGone):
                     # a fault of ours or of a dependency: say so, count it, tell the client to come back
                     metrics.protocol_errors.labels("internal_error").inc()
                     log.error("hub.connection_failed", conn_id=conn.conn_id, error=type(failure).__name__,
@@ -112,6 +151,8 @@ class Hub:
                         await conn.ws.close(Close.INTERNAL, "internal error: reconnect and resume")
         finally:
             metrics.ws_connections.dec()
+            assert conn.principal is not None
+            await self.limits.close_connection(conn.principal, conn.conn_id)
             if conn.subscription:
                 await self.fanout.unfollow(conn.subscription)
             self._leave_session(conn)
@@ -146,11 +187,15 @@ class Hub:
 
     async def _open_session(self, conn: Connection, hello: protocol.Hello) -> None:
         try:
+            await self.limits.hello(conn.address)  # before the token is even checked
             principal = await self.verifier.verify(hello.token)
+            await self.limits.session(principal)  # each hello may open a session row: bounded per user
         except TokenExpired as exc:
             raise _Refused(exc.code, exc.message, Close.TOKEN_EXPIRED) from exc
         except AuthError as exc:
             raise _Refused(exc.code, exc.message, Close.TOKEN_INVALID) from exc
+        except RateLimited as exc:
+            raise _Refused(exc.code, exc.message, Close.RATE_LIMITED) from exc
         conn.principal = principal
         store, state = self.store, self.state
         session_id = hello.session_id
@@ -159,8 +204,12 @@ class Hub:
             session = await store.get_session(session_id)
             if session is None or (session.user_id != principal.user_id and not principal.has_role("support")):
                 raise _Refused("session_unknown", "no such session for this user", Close.SESSION_UNKNOWN)
+            await self._check_consent(session.user_id)
+            if session.user_id != principal.user_id:  # a support agent attaching to a user's session
+                await store.audit(principal.user_id, "session.attach", session.id, {"owner": session.user_id})
             resumed = True
         else:
+            await self._check_consent(principal.user_id)
             machine_id = hello.machine_id
             if machine_id and not principal.may_use_machine(machine_id):
                 machine_id = None
@@ -185,18 +234,62 @@ class Hub:
             limits={"message_max_chars": self.settings.message_max_chars,
                     "messages_per_minute": self.settings.messages_per_minute,
                     "max_frame_bytes": self.settings.ws_max_frame_bytes},
+            machine_context=self.machines.enabled,
         ))
         if history is not None:
-            conn.send_local(protocol.History(history, current))
+            conn.send_local(protocol.History(history, current, status=session.status))
         if resumed and after < current:
             self.metrics.replayed_frames.inc(current - after)
         conn.pushed_seq = conn.written_seq = after
         conn.subscription = Subscription(session.id, after, conn.deliver)
         await self.fanout.follow(conn.subscription)
+        try:
+            await self.turns.recover(session.id, session.lang)
+        except BaseException:
+            await self.fanout.unfollow(conn.subscription)  # refused: stop following for this connection
+            conn.subscription = None
+            raise
         self._sessions_here[session.id] = self._sessions_here.get(session.id, 0) + 1
         self.metrics.active_sessions.set(len(self._sessions_here))
-        await self.turns.recover(session.id, session.lang)
         log.info("hub.session_open", session_id=session.id, conn_id=conn.conn_id, resumed=resumed, after_seq=after)
+
+    async def _check_consent(self, user_id: str) -> None:
+        """Nothing is stored for a user without the consent CONSENT_REQUIRED asks for (or who withdrew)."""
+        try:
+            await self.consents.require(user_id)
+        except ConsentRequired as exc:
+            raise _Refused(exc.code, exc.message, Close.CONSENT_REQUIRED) from exc
+
+    async def _admit_connection(self, conn: Connection) -> bool:
+        """Count the connection against WS_CONNECTIONS_PER_USER; over the cap it is refused (close 4029)."""
+        assert conn.principal is not None
+        if await self.limits.open_connection(conn.principal, conn.conn_id):
+            return True
+        if conn.subscription:
+            await self.fanout.unfollow(conn.subscription)
+        self._leave_session(conn)
+        self.metrics.ws_connects.labels("too_many_connections").inc()
+        limit = self.settings.ws_connections_per_user
+        await self._refuse(conn.ws, "too_many_connections",
+                           f"this user already has {limit} open connections; close one first", Close.RATE_LIMITED)
+        return False
+
+    async def _guard(self, conn: Connection) -> None:
+        """Close the socket with 4002 when its token stops being accepted (``exp`` plus JWT_LEEWAY_SECONDS):
+        the token is not only checked at hello. Until then, keep the connection counted (its entry lapses)."""
+        principal = conn.principal
+        assert principal is not None
+        leeway = self.settings.jwt_leeway_seconds
+        while (left := principal.seconds_left(leeway)) > 0:
+            await asyncio.sleep(min(left, CONNECTION_REFRESH_SECONDS))
+            if principal.seconds_left(leeway) > 0:
+                await self.limits.refresh_connection(principal, conn.conn_id)
+        log.info("hub.token_expired", conn_id=conn.conn_id)
+        self.metrics.ws_connects.labels("token_expired_open").inc()
+        conn.send_local(protocol.Error("token_expired", "the token has expired; reconnect with a new one to resume"))
+        await asyncio.sleep(0.1)  # let the error frame go out first (the send loop writes it)
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, ClientGone):  # the client may be gone already
+            await conn.ws.close(Close.TOKEN_EXPIRED, "token expired: reconnect with a new token and resume")
 
     def _leave_session(self, conn: Connection) -> None:
         if conn.session is None:
@@ -288,10 +381,23 @@ class Hub:
                 await self._dispatch(conn, frame)
             except AppError as exc:
                 client_id = frame_client_id(text)  # so the client knows which of its messages was refused
-                conn.send_local(protocol.Error(exc.code, exc.message, client_id=client_id or None))
+                retry_after = round(exc.retry_after, 1) if isinstance(exc, RateLimited) else None
+                conn.send_local(protocol.Error(exc.code, exc.message, client_id=client_id or None,
+                                               retry_after=retry_after))
+            except REDIS_DOWN as exc:
+                # Redis is away: this frame cannot be handled now; the socket stays open (ping still works)
+                self.metrics.redis_errors.labels("frame").inc()
+                log.warning("hub.frame_unavailable", conn_id=conn.conn_id, error=type(exc).__name__)
+                client_id = frame_client_id(text)
+                conn.send_local(protocol.Error(UNAVAILABLE, UNAVAILABLE_TEXT, client_id=client_id or None))
 
     async def _dispatch(self, conn: Connection, frame: ClientFrame) -> None:
         assert conn.session is not None and conn.principal is not None
+        await self.limits.frame(conn.principal, conn.address, frame)  # every frame type has its budget
+        if conn.session.user_id != conn.principal.user_id and type(frame) not in ATTACHED_FRAMES:
+            # support or admin watching a user's session: nothing they send is stored as the user's
+            raise ForbiddenError("you are attached to another user's conversation: reply from the support console",
+                                 code="attached_read_only")
         if HUB_HANDLERS.handles(frame):
             await HUB_HANDLERS.dispatch(self, frame, conn)
         else:
@@ -319,6 +425,22 @@ class Hub:
     @HUB_HANDLERS.on(protocol.AudioStart)
     async def _on_audio_start(self, frame: protocol.AudioStart, conn: Connection) -> None:
         self.dictation.begin(conn.recording, frame)
+        watch = asyncio.create_task(self._watch_recording(conn, conn.recording.started),
+                                    name=f"ws.audio_idle.{conn.conn_id}")
+        conn.tasks.add(watch)
+        watch.add_done_callback(conn.tasks.discard)
+
+    async def _watch_recording(self, conn: Connection, started: float) -> None:
+        """Drop a recording that receives no audio for AUDIO_IDLE_SECONDS: its buffer is not kept forever."""
+        idle = self.settings.audio_idle_seconds
+        recording = conn.recording
+        while recording.audio is not None and recording.started == started:
+            quiet = time.monotonic() - recording.last_audio
+            if quiet >= idle:
+                self.dictation.cancel(recording)
+                conn.send_local(protocol.Error("audio_idle", f"no audio for {idle:g} s: the recording was dropped"))
+                return
+            await asyncio.sleep(idle - quiet)
 
     @HUB_HANDLERS.on(protocol.AudioCancel)
     async def _on_audio_cancel(self, frame: protocol.AudioCancel, conn: Connection) -> None:
@@ -331,13 +453,20 @@ class Hub:
 
     @HUB_HANDLERS.on(protocol.AudioEnd)
     async def _on_audio_end(self, frame: protocol.AudioEnd, conn: Connection) -> None:
+        assert conn.principal is not None
+        if conn.recording.audio is not None:
+            try:  # one transcription queue is shared by everyone: each user's share is bounded
+                await self.limits.transcription(conn.principal)
+            except RateLimited:
+                self.dictation.cancel(conn.recording)
+                raise
         recording = self.dictation.finish(conn.recording)
         if recording is None:
             return
         audio, start = recording
         assert conn.session is not None
         # transcription takes seconds: run it beside the receive loop so ping, cancel and messages still flow
-        task = asyncio.create_task(self.dictation.transcribe(audio, lang=start.lang or conn.session.lang,
+        task = asyncio.create_task(self.dictation.transcribe(audio, lang=start.lang,  # None: the spoken language
                                                              fmt=start.format, send=conn.send_local))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
@@ -345,11 +474,9 @@ class Hub:
 
 def frame_client_id(text: str) -> str | None:
     """The client_id of a (possibly invalid) message frame, so an error can name the message it refuses."""
-    import json
-
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = loads_bounded(text)
+    except ProtocolError:
         return None
     cid = value.get("client_id") if isinstance(value, dict) else None
     return cid if isinstance(cid, str) and len(cid) <= 100 else None

@@ -1,9 +1,10 @@
 """Running turns: accept a question once, run the engine as a task of this replica, publish frames.
 
 A turn is independent of the connection that asked: it keeps running when the socket drops and its
-frames reach the client wherever it reconnects. A lease in Redis marks the running turn; if the
-replica dies, the next connection to the session finds the lease expired and closes the turn as
-failed, so a client never waits forever. ``cancel`` works from any replica (Redis pub/sub).
+frames reach the client wherever it reconnects. A lease in Redis, renewed by a heartbeat, marks the
+running turn; if the replica dies, a connection to the session on another replica watches the lease
+and, once it has expired, closes the turn as failed with the text so far, so a client never waits
+forever. ``cancel`` works from any replica (Redis pub/sub).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from core.settings import Settings
 from server import protocol
 from server.auth import Principal
 from server.chat.batching import DeltaBatcher
-from server.chat.sessions import CONTROL_CHANNEL, SessionState
+from server.chat.sessions import CONTROL_CHANNEL, REDIS_DOWN, RedisUnavailable, SessionState
 from server.engine.conversation import (
     ConversationEngine,
     DeltaEvent,
@@ -40,14 +41,14 @@ from server.engine.diagnostics import DiagnosticState, Step
 from server.engine.i18n import t
 from server.engine.language import LanguageDetector
 from server.observability import Metrics
+from server.privacy.consent import Consents
 from server.storage.store import SessionRow, Store
 from server.support.escalation import Escalations
+from server.support.handover import Handovers
 from server.support.machines import MachineSource
 from server.tracing import Tracing
 
 log = get_logger("server.turns")
-
-LEASE_SECONDS = 15
 
 
 class TurnRunner:
@@ -55,8 +56,10 @@ class TurnRunner:
 
     def __init__(self, *, settings: Settings, metrics: Metrics, tracing: Tracing, pool: asyncpg.Pool, store: Store,
                  state: SessionState, engine: ConversationEngine, language: LanguageDetector,
-                 machines: MachineSource, escalations: Escalations | None) -> None:
+                 machines: MachineSource, escalations: Escalations | None, consents: Consents,
+                 handovers: Handovers | None = None) -> None:
         self.settings = settings
+        self.consents = consents
         self.metrics = metrics
         self.tracing = tracing
         self.pool = pool
@@ -66,8 +69,12 @@ class TurnRunner:
         self.language = language
         self.machines = machines
         self.escalations = escalations
+        self.handovers = handovers  # a session an agent took gets no answers from the assistant
         self.running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # session_id -> (message_id, task)
         self._control_task: asyncio.Task[None] | None = None
+        # session_id -> the task waiting for the lease of a turn that runs (or ran) on another replica
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._heartbeats: dict[str, asyncio.Task[None]] = {}  # answer_id -> the task renewing its lease
 
     async def start(self) -> None:
         self._control_task = asyncio.create_task(self._listen_control(), name="turns.control")
@@ -82,6 +89,8 @@ class TurnRunner:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
+        for watcher in list(self._watchers.values()):
+            watcher.cancel()
         if self._control_task:
             self._control_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -95,16 +104,25 @@ class TurnRunner:
         if wait is not None:
             self.metrics.rate_limited.labels("messages").inc()
             raise RateLimited(t("rate_limited", session.lang), retry_after=wait)
+        await self.consents.require(session.user_id)  # no consent (or withdrawn): nothing is stored
+        mode = await self.handovers.mode(session.id) if self.handovers is not None else None
+        if mode is not None and mode.closed:
+            raise Conflict(t("session_closed", session.lang), code="session_closed")
         earlier = await state.claim_client_id(session.id, client_id, message_id)
         if earlier is not None:
             self.metrics.duplicate_messages.inc()
             return protocol.Ack(client_id, earlier, duplicate=True)
+        if mode is not None and mode.human:
+            return await self._to_agent(session, frame, message_id)
         answer_id = uuid.uuid4().hex
-        if not await state.start_turn(session.id, answer_id, LEASE_SECONDS):
+        if not await state.start_turn(session.id, answer_id, s.turn_lease_seconds):
             await state.redis.delete(f"abp:s:{session.id}:cid:{client_id}")
             raise Conflict(t("busy_turn", session.lang), code="turn_in_progress")
         try:
-            lang = frame.lang or self.language.detect(frame.text, default=session.lang)
+            lang = self.language.decide(frame.text, picked=frame.lang, conversation=session.lang)
+            if lang != session.lang:  # the conversation continues in this language (short replies keep it)
+                session.lang = lang
+                await store.update_session(session.id, lang=lang)
             if not await store.insert_user_message(message_id, session.id, client_id, frame.text, lang):
                 await state.end_turn(session.id)
                 self.metrics.duplicate_messages.inc()
@@ -116,6 +134,16 @@ class TurnRunner:
             raise
         self._spawn(session, principal, message_id, answer_id, frame.text, lang, followup=False)
         return protocol.Ack(client_id, message_id, duplicate=False)
+
+    async def _to_agent(self, session: SessionRow, frame: protocol.Message, message_id: str) -> protocol.Ack:
+        """Human mode: the message is stored and reaches the agent through the session stream; no answer."""
+        lang = self.language.decide(frame.text, picked=frame.lang, conversation=session.lang)
+        if not await self.store.insert_user_message(message_id, session.id, frame.client_id, frame.text, lang):
+            self.metrics.duplicate_messages.inc()
+            return protocol.Ack(frame.client_id, message_id, duplicate=True)
+        seq, _ = await self.state.publish(session.id, protocol.UserMessage(message_id, frame.client_id, frame.text, lang))
+        await self.store.update_session(session.id, last_seq=seq)
+        return protocol.Ack(frame.client_id, message_id, duplicate=False)
 
     def _spawn(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
                lang: str, *, followup: bool) -> None:
@@ -131,11 +159,13 @@ class TurnRunner:
 
     async def submit_followup(self, session: SessionRow, principal: Principal, lang: str) -> bool:
         """After every step failed: an automatic answer with the next most likely causes."""
+        if self.handovers is not None and (await self.handovers.mode(session.id)).mode != "assistant":
+            return False
         answer_id = uuid.uuid4().hex
-        if not await self.state.start_turn(session.id, answer_id, LEASE_SECONDS):
+        if not await self.state.start_turn(session.id, answer_id, self.settings.turn_lease_seconds):
             return False
         await self.store.insert_assistant_message(answer_id, session.id, None, lang)
-        text = "None of the steps above solved the problem. What are the next most likely causes and steps?"
+        text = t("followup_request", lang)  # the follow-up searches with the user's problem (engine)
         self._spawn(session, principal, None, answer_id, text, lang, followup=True)
         return True
 
@@ -170,19 +200,89 @@ class TurnRunner:
                 backoff = min(backoff * 2, 10)
 
     async def recover(self, session_id: str, lang: str) -> None:
-        """Close a turn whose replica vanished (its lease expired without a done frame)."""
+        """Close a turn whose replica vanished: at once when its lease is gone, else once it expires.
+
+        A live turn renews its lease every TURN_HEARTBEAT_SECONDS; the lease of a killed replica's turn
+        expires after TURN_LEASE_SECONDS. A connection that finds a lease held elsewhere starts a watcher
+        that checks at every heartbeat, so the client gets the answer's end (the original ``done``, or a
+        ``failed``/``interrupted`` one with the text so far kept) within about TURN_LEASE_SECONDS.
+        """
+        if session_id in self.running:
+            return  # running on this replica: alive
         rows = await self.pool.fetch(
             "SELECT id FROM messages WHERE session_id = $1 AND status = 'streaming'", session_id)
-        if not rows or await self.state.running_turn(session_id):
+        if not rows:
             return
-        for row in rows:
+        if await self.state.running_turn(session_id):
+            self._watch(session_id, lang)
+            return
+        await self._close_interrupted(session_id, [row["id"] for row in rows], lang)
+
+    def _watch(self, session_id: str, lang: str) -> None:
+        if session_id in self._watchers:
+            return
+        task = asyncio.create_task(self._watch_lease(session_id, lang), name=f"turns.watch.{session_id}")
+        self._watchers[session_id] = task
+        task.add_done_callback(lambda _task: self._watchers.pop(session_id, None))
+
+    async def _watch_lease(self, session_id: str, lang: str) -> None:
+        """Wait, heartbeat by heartbeat, until the lease of a turn running elsewhere ends or expires."""
+        beat = self.settings.turn_heartbeat_seconds
+        while True:
+            await asyncio.sleep(beat)
+            try:
+                if session_id in self.running or await self.state.running_turn(session_id):
+                    continue  # still alive (or now running here)
+                rows = await self.pool.fetch(
+                    "SELECT id FROM messages WHERE session_id = $1 AND status = 'streaming'", session_id)
+                if rows:
+                    await self._close_interrupted(session_id, [row["id"] for row in rows], lang)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis or PostgreSQL away for a moment: look again at the next beat
+                self.metrics.degraded.labels("lease_watch").inc()
+                log.warning("turns.watch_failed", session_id=session_id, error=type(exc).__name__, retry_in=beat)
+
+    async def _close_interrupted(self, session_id: str, message_ids: list[str], lang: str) -> None:
+        """End answers whose replica died: failed/interrupted, keeping the text that was streamed."""
+        frames = [json.loads(frame) for _, frame in await self.state.replay(session_id, 0)]
+        for message_id in message_ids:
+            text = "".join(f.get("text", "") for f in frames
+                           if f.get("type") == "delta" and f.get("message_id") == message_id)
             result = await self.pool.execute(
-                "UPDATE messages SET status = 'failed', error_code = 'interrupted', completed_at = now()"
-                " WHERE id = $1 AND status = 'streaming'", row["id"])
-            if result.endswith(" 1"):
-                await self.state.publish(session_id, protocol.Done(
-                    row["id"], status="failed", mode="llm", citations=[], usage={}, error_code="interrupted"))
-                log.warning("turns.recovered", session_id=session_id, message_id=row["id"])
+                "UPDATE messages SET status = 'failed', error_code = 'interrupted', text = $2, completed_at = now()"
+                " WHERE id = $1 AND status = 'streaming'", message_id, self.store.cipher.seal(text))
+            if not result.endswith(" 1"):
+                continue  # finished meanwhile, or another replica closed it first
+            await self.state.publish(session_id, protocol.Error("interrupted", message_id=message_id,
+                                                                message=t("llm_interrupted", lang)))
+            seq, _ = await self.state.publish(session_id, protocol.Done(
+                message_id, status="failed", mode="llm", citations=[], usage={}, error_code="interrupted"))
+            await self.store.update_session(session_id, last_seq=seq)
+            self.metrics.turns.labels("llm", "failed").inc()
+            log.warning("turns.recovered", session_id=session_id, message_id=message_id, chars=len(text))
+
+    async def _heartbeat(self, session_id: str, answer_id: str) -> None:
+        """Renew the running turn's lease while it runs (a missed beat is retried at the next one).
+
+        Stopped by ``_finish`` before the lease is ended, so a lease found missing here was lost while
+        the answer runs (Redis away longer than the lease): it is taken again, unless another replica
+        has meanwhile ended the turn or started another one.
+        """
+        s = self.settings
+        while True:
+            await asyncio.sleep(s.turn_heartbeat_seconds)
+            renewed = await self.state.renew_turn(session_id, s.turn_lease_seconds)
+            if renewed is None:
+                log.warning("turns.lease_not_renewed", session_id=session_id, message_id=answer_id)
+            elif not renewed:
+                try:
+                    retaken = await self.state.start_turn(session_id, answer_id, s.turn_lease_seconds)
+                except REDIS_DOWN:
+                    continue  # the next beat tries again
+                log.warning("turns.lease_retaken" if retaken else "turns.lease_lost", session_id=session_id,
+                            message_id=answer_id)
 
     async def _run(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
                    lang: str, received: float, followup: bool) -> None:
@@ -191,7 +291,6 @@ class TurnRunner:
         done: DoneEvent | None = None
         steps: list[Step] = []
         first_text_at: float | None = None
-        renewed = time.monotonic()
         t0 = time.perf_counter()
         # independent reads, concurrently: the turn's setup is on the path to the first token
         rows, fresh = await asyncio.gather(s.store.history(session.id, limit=20), s.store.get_session(session.id))
@@ -204,6 +303,8 @@ class TurnRunner:
         turn = Turn(session.id, answer_id, text, lang, [{"role": h["role"], "text": h["text"]} for h in history],
                     machine, DiagnosticState.from_session(session_state), followup)
         batcher = DeltaBatcher(functools.partial(self._publish_delta, session.id, answer_id))
+        heartbeat = asyncio.create_task(self._heartbeat(session.id, answer_id), name=f"turn.lease.{answer_id}")
+        self._heartbeats[answer_id] = heartbeat
         with s.tracing.turn(session_id=session.id, message_id=answer_id, lang=lang, machine_id=machine_id):
             try:
                 async with contextlib.aclosing(s.engine.run(turn)) as events:
@@ -228,13 +329,11 @@ class TurnRunner:
                             await self._escalate(session, principal, "safety", text)
                         elif isinstance(event, DoneEvent):
                             done = event
-                        if time.monotonic() - renewed > LEASE_SECONDS / 3:
-                            await state.renew_turn(session.id, LEASE_SECONDS)
-                            renewed = time.monotonic()
                 await batcher.drain()
                 status = done.status if done else "failed"
                 if steps and status == "complete":
-                    diagnostic = DiagnosticState.start(answer_id, steps, DiagnosticState.from_session(session_state))
+                    diagnostic = DiagnosticState.start(answer_id, steps, DiagnosticState.from_session(session_state),
+                                                       problem="" if followup else text)
                     await s.store.merge_session_state(session.id, diagnostic.session_patch())
                 await self._finish(session, principal, answer_id, "".join(parts), status, done, received, steps=steps,
                                    lang=lang)
@@ -243,6 +342,16 @@ class TurnRunner:
                     await asyncio.shield(self._finish_cancelled(session, principal, answer_id, "".join(parts), done,
                                                                 received, batcher))
                 raise
+            except RedisUnavailable:
+                # Redis stayed away longer than REDIS_OUTAGE_GRACE_SECONDS: keep the record (the text so far)
+                # in PostgreSQL; the frames cannot be published, the session's history has the answer
+                log.error("turns.redis_gave_up", session_id=session.id, message_id=answer_id)
+                m.turns.labels(done.mode if done else "llm", "failed").inc()
+                with contextlib.suppress(Exception):
+                    await s.store.finish_message(answer_id, text="".join(parts), status="failed",
+                                                 mode=done.mode if done else "llm", citations=[], steps=[], model=None,
+                                                 prompt_tokens=None, completion_tokens=None, cost_usd=None,
+                                                 error_code="redis_unavailable")
             except Exception as exc:
                 log.exception("turns.failed", session_id=session.id, message_id=answer_id, error=type(exc).__name__)
                 with contextlib.suppress(Exception):
@@ -253,6 +362,9 @@ class TurnRunner:
                 with contextlib.suppress(Exception):
                     await self._finish(session, principal, answer_id, "".join(parts), "failed", done, received,
                                        error_code="internal_error")
+            finally:
+                heartbeat.cancel()
+                self._heartbeats.pop(answer_id, None)
 
 
     async def _finish_cancelled(self, session: SessionRow, principal: Principal, answer_id: str, text: str,
@@ -317,6 +429,9 @@ class TurnRunner:
             # internal errors already sent their frame; provider failures say what happened here
             await s.state.publish(session.id, protocol.Error(error_code, message_id=answer_id,
                                                              message=t("llm_interrupted", session.lang)))
+        beat = self._heartbeats.pop(answer_id, None)
+        if beat is not None:
+            beat.cancel()  # before the lease ends: a beat after it would take the lease again
         await s.state.end_turn(session.id)  # before done: a client may ask again as soon as it sees done
         seq, _ = await s.state.publish(session.id, protocol.Done(
             answer_id, status, mode, citations, usage, lang=lang or session.lang, error_code=error_code or None))

@@ -1,8 +1,10 @@
 """Knowledge-base admin API under /api/kb: manuals, ingestion status, test search, expert entries.
 
-Every endpoint needs the admin role except downloading a document's file (citation links), which
-any signed-in user may open. Bad uploads are refused with a 4xx naming the reason before anything
-is stored.
+Every endpoint needs the admin role except downloading a document's file (citation links): an
+operator may download manuals only (and, when their token lists machines, only manuals for those
+machines' models or for every model); support and admins may download any document. Every staff
+change (upload, replacement, deletion, re-index, entry) is written to the audit log. Bad uploads are
+refused with a 4xx naming the reason before anything is stored.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from core.errors import BadRequest, DependencyUnavailable
+from core.errors import BadRequest, DependencyUnavailable, NotFound
 from core.logs import get_logger
 from knowledge import KnowledgeBase
-from server.auth import TokenVerifier, require_principal
+from server.auth import Principal, TokenVerifier, require_principal
 from server.http.bodies import (
     MULTIPART_OVERHEAD,
     Upload,
@@ -25,6 +27,8 @@ from server.http.bodies import (
     read_json_object,
     read_upload,
 )
+from server.storage.store import Store
+from server.support.machines import MachineSource
 
 log = get_logger("server.kb_api")
 
@@ -56,9 +60,12 @@ def upload_rules(limit: int) -> UploadRules:
 class KnowledgeRoutes:
     """``/api/kb``: documents, their files, search and expert entries (503 ``kb_unavailable`` without a KB)."""
 
-    def __init__(self, kb: KnowledgeBase | None, verifier: TokenVerifier) -> None:
+    def __init__(self, kb: KnowledgeBase | None, verifier: TokenVerifier, *, store: Store,
+                 machines: MachineSource) -> None:
         self._kb = kb
         self._verifier = verifier
+        self._store = store
+        self._machines = machines
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -91,6 +98,9 @@ class KnowledgeRoutes:
                                        machine_models=_models_field(fields) or [],
                                        lang=fields.get("lang") or None, title=fields.get("title") or None)
         log.info("kb_api.uploaded", user=principal.user_id, document_id=result["id"], duplicate=result["duplicate"])
+        await self._store.audit(principal.user_id, "kb.upload", str(result["id"]),
+                                {"version_id": result["version_id"], "duplicate": result["duplicate"],
+                                 "filename": upload.filename})
         return JSONResponse({**result, "document": await kb.get_document(result["id"])},
                             status_code=200 if result["duplicate"] else 202)
 
@@ -104,6 +114,9 @@ class KnowledgeRoutes:
                                            machine_models=_models_field(upload.fields),
                                            lang=upload.fields.get("lang") or None)
         log.info("kb_api.replaced", user=principal.user_id, document_id=document_id, duplicate=result["duplicate"])
+        await self._store.audit(principal.user_id, "kb.replace", str(document_id),
+                                {"version_id": result["version_id"], "duplicate": result["duplicate"],
+                                 "filename": upload.filename})
         return JSONResponse({**result, "document": await kb.get_document(document_id)},
                             status_code=200 if result["duplicate"] else 202)
 
@@ -119,16 +132,21 @@ class KnowledgeRoutes:
         principal = await require_principal(request, self._verifier, role="admin")
         await self._base().delete_document(_doc_id(request))
         log.info("kb_api.deleted", user=principal.user_id, document_id=_doc_id(request))
+        await self._store.audit(principal.user_id, "kb.delete", str(_doc_id(request)))
         return Response(status_code=204)
 
     async def reindex_document(self, request: Request) -> Response:
-        await require_principal(request, self._verifier, role="admin")
+        principal = await require_principal(request, self._verifier, role="admin")
         versions = await self._base().reindex(_doc_id(request))
+        await self._store.audit(principal.user_id, "kb.reindex", str(_doc_id(request)), {"version_ids": versions})
         return JSONResponse({"id": _doc_id(request), "version_ids": versions, "status": "queued"}, status_code=202)
 
     async def document_file(self, request: Request) -> Response:
-        await require_principal(request, self._verifier, role="operator")
-        data, content_type, filename = await self._base().get_file(_doc_id(request))
+        principal = await require_principal(request, self._verifier, role="operator")
+        kb = self._base()
+        if not principal.has_role("support"):
+            await self._check_operator_may_read(principal, kb, _doc_id(request))
+        data, content_type, filename = await kb.get_file(_doc_id(request))
         media = f"{content_type}; charset=utf-8" if content_type.startswith("text/") else content_type
         safe = "".join(ch for ch in filename if ch.isalnum() or ch in "._- ") or f"document-{_doc_id(request)}"
         return Response(data, media_type=media, headers={
@@ -137,6 +155,23 @@ class KnowledgeRoutes:
             "Content-Security-Policy": "sandbox",
             "Cache-Control": "private, max-age=300",
         })
+
+    async def _check_operator_may_read(self, principal: Principal, kb: KnowledgeBase, document_id: int) -> None:
+        """Operators read manuals only; with machines in their token, only those for their models.
+        Anything else is answered as if it did not exist (ids are sequential: no probing)."""
+        document = await kb.get_document(document_id)
+        if document["kind"] != "manual":
+            raise NotFound(f"document {document_id} does not exist", code="kb_not_found")
+        models = document["machine_models"]
+        if not principal.machines or not models:
+            return  # a manual for every model, or a user the host app does not restrict to machines
+        mine = set()
+        for machine_id in principal.machines:
+            context = await self._machines.context(machine_id)
+            if context and context.get("model"):
+                mine.add(str(context["model"]))
+        if not mine.intersection(models):
+            raise NotFound(f"document {document_id} does not exist", code="kb_not_found")
 
     async def search(self, request: Request) -> Response:
         await require_principal(request, self._verifier, role="admin")
@@ -149,8 +184,15 @@ class KnowledgeRoutes:
             document_id = int(document) if document else None
         except ValueError as exc:
             raise BadRequest("'k' and 'document' must be integers", code="kb_bad_request") from exc
-        passages = await self._base().search(q, k=k, machine_model=request.query_params.get("model") or None,
-                                             lang=request.query_params.get("lang") or None, document_id=document_id)
+        model = request.query_params.get("model") or None
+        reader_lang = request.query_params.get("reader_lang") or None
+        lang = request.query_params.get("lang") or None
+        if reader_lang and not lang and document_id is None:
+            # exactly the assistant's search (server/engine/conversation.py) for this machine model and reader
+            passages = await self._base().search_as_assistant(q, k=k, machine_model=model, reader_lang=reader_lang)
+        else:
+            passages = await self._base().search(q, k=k, machine_model=model, lang=lang, document_id=document_id,
+                                                 reader_lang=reader_lang)
         return JSONResponse({"query": q, "passages": [dataclasses.asdict(p) for p in passages]})
 
     async def add_entry(self, request: Request) -> Response:
@@ -161,6 +203,7 @@ class KnowledgeRoutes:
             machine_model=optional_text(body, "machine_model", code="kb_bad_request"),
             lang=optional_text(body, "lang", code="kb_bad_request"),
             source=optional_text(body, "source", code="kb_bad_request") or f"admin:{principal.user_id}")
+        await self._store.audit(principal.user_id, "kb.entry", str(entry_id), {"kind": str(body.get("kind", "expert"))})
         return JSONResponse({"id": entry_id}, status_code=201)
 
     async def list_entries(self, request: Request) -> Response:

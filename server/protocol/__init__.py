@@ -49,16 +49,19 @@ from server.protocol.inbound import (
     Resolve,
     SelectMachine,
     StepOutcome,
+    Typing,
 )
 from server.protocol.outbound import (
     SERVER_FRAMES,
     Ack,
+    AgentTyping,
     Delta,
     Done,
     Error,
     Escalated,
     EscalationOffer,
     FeedbackRecorded,
+    Handover,
     History,
     Machine,
     Pong,
@@ -75,11 +78,11 @@ from server.protocol.schema import json_schema, schema_text
 
 __all__ = [
     "AUDIO_FORMATS", "CLIENT_FRAMES", "LANG", "OMIT", "PROTOCOL_VERSION", "SERVER_FRAMES",
-    "Ack", "AudioCancel", "AudioEnd", "AudioFormat", "AudioStart", "Cancel", "ClientFrame", "Close",
+    "Ack", "AgentTyping", "AudioCancel", "AudioEnd", "AudioFormat", "AudioStart", "Cancel", "ClientFrame", "Close",
     "ConnectionFrame", "Count", "Delta", "Done", "Error", "Escalate", "Escalated", "EscalationOffer",
-    "Feedback", "FeedbackRecorded", "Flag", "Frame", "Hello", "History", "JSONObject", "Machine", "Message",
+    "Feedback", "FeedbackRecorded", "Flag", "Frame", "Handover", "Hello", "History", "JSONObject", "Machine", "Message",
     "Omit", "Outcome", "Ping", "Pong", "ProtocolError", "Question", "Rating", "Reader", "Ready", "Resolve",
     "Resolved", "SelectMachine", "ServerFrame", "SessionFrame", "Status", "Step", "StepOutcome", "StepResult",
-    "StepState", "SupportMessage", "Text", "Token", "Transcript", "UserMessage", "Version",
+    "StepState", "SupportMessage", "Text", "Token", "Transcript", "Typing", "UserMessage", "Version",
     "dumps", "json_schema", "parse_client_frame", "schema_text", "to_wire",
 ]

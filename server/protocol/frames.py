@@ -28,7 +28,9 @@ class Close(IntEnum):
     TOKEN_EXPIRED = 4002
     ORIGIN_FORBIDDEN = 4003
     SESSION_UNKNOWN = 4004
+    CONSENT_REQUIRED = 4005  # CONSENT_REQUIRED is on and the user has not agreed (or withdrew)
     HELLO_TIMEOUT = 4008
+    RATE_LIMITED = 4029  # too many connections or sessions opened by this user or address: retry later
     PROTOCOL_ERROR = 4400
 
 

@@ -23,6 +23,9 @@ class Hello(ClientFrame):
 
 @dataclasses.dataclass(frozen=True)
 class Message(ClientFrame):
+    """A question. ``lang`` only when the person explicitly picked a language (the answer is then in
+    it); without it the answer is in the language the text is written in."""
+
     TYPE = "message"
     # the order of the fields is the order they are checked in (the first problem is the one reported)
     text: Annotated[str, Question()]
@@ -76,6 +79,14 @@ class Resolve(ClientFrame):
 
 
 @dataclasses.dataclass(frozen=True)
+class Typing(ClientFrame):
+    """A support agent who has taken the conversation is writing (``active``) or stopped."""
+
+    TYPE = "typing"
+    active: Annotated[bool, Flag()]
+
+
+@dataclasses.dataclass(frozen=True)
 class AudioStart(ClientFrame):
     TYPE = "audio_start"
     format: Annotated[AudioFormat, Text(10)] = "webm"
@@ -94,4 +105,4 @@ class AudioCancel(ClientFrame):
 
 CLIENT_FRAMES: Mapping[str, type[ClientFrame]] = frame_table(
     Hello, Message, Cancel, Ping, SelectMachine, StepOutcome, Feedback, Escalate, Resolve, AudioStart, AudioEnd,
-    AudioCancel)
+    AudioCancel, Typing)

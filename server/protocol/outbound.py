@@ -30,6 +30,7 @@ class Ready(ConnectionFrame):
     user: JSONObject
     machine: JSONObject | None
     limits: JSONObject
+    machine_context: bool = True  # false: no host database, so the widget offers no machine picker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,7 @@ class History(ConnectionFrame):
     TYPE = "history"
     messages: list[JSONObject]
     last_seq: int
+    status: Annotated[str | None, OMIT] = None  # the session's: open | escalated | resolved | closed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Error(SessionFrame, ConnectionFrame):
     message_id: Annotated[str | None, OMIT] = dataclasses.field(default=None, kw_only=True)
     message: str
     client_id: Annotated[str | None, OMIT] = dataclasses.field(default=None, kw_only=True)
+    retry_after: Annotated[float | None, OMIT] = dataclasses.field(default=None, kw_only=True)  # rate limits: seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +173,30 @@ class SupportMessage(SessionFrame):
 
 
 @dataclasses.dataclass(frozen=True)
+class Handover(SessionFrame):
+    """Who answers the session changed: ``joined`` (an agent took it: ``mode`` human, the assistant is silent),
+    ``released`` (handed back to the assistant), ``closed`` (the conversation is closed), ``unclaimed`` (nobody
+    took the ticket in time; the assistant keeps answering). ``text`` is the notice in the session's language."""
+
+    TYPE = "handover"
+    event: str
+    mode: str  # human | assistant
+    agent: str
+    text: str
+    contact: Annotated[dict[str, str] | None, OMIT] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentTyping(SessionFrame):
+    """The agent who took the conversation is writing (``active``) or stopped; ``text`` says so in the user's language."""
+
+    TYPE = "agent_typing"
+    agent: str
+    active: bool
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Resolved(SessionFrame):
     TYPE = "resolved"
     resolved: bool
@@ -178,4 +205,4 @@ class Resolved(SessionFrame):
 
 SERVER_FRAMES: Mapping[str, type[ServerFrame]] = frame_table(
     Ready, History, Ack, UserMessage, Status, Delta, Step, StepResult, EscalationOffer, Done, Error, Pong,
-    Transcript, Machine, FeedbackRecorded, Escalated, SupportMessage, Resolved)
+    Transcript, Machine, FeedbackRecorded, Escalated, SupportMessage, Resolved, Handover, AgentTyping)

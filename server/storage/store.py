@@ -1,6 +1,7 @@
 """PostgreSQL repositories: sessions, messages, analytics events, audit log.
 
-Message text is encrypted at rest with Fernet when CONVERSATION_ENCRYPTION_KEY is set.
+Conversation text is sealed at rest (``server/crypto/cipher.py``) when CONVERSATION_ENCRYPTION_KEY is
+set: message text, the user's display name; docs/security.md lists every encrypted field.
 """
 
 from __future__ import annotations
@@ -11,31 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from cryptography.fernet import Fernet, InvalidToken
 
-_ENC_PREFIX = "enc:v1:"
+from server.crypto.cipher import TextCipher
 
-
-class TextCipher:
-    """Encrypts stored conversation text; a no-op without a key (development)."""
-
-    def __init__(self, key: str) -> None:
-        self._fernet = Fernet(key.encode()) if key else None
-
-    def seal(self, text: str) -> str:
-        if not self._fernet or not text:
-            return text
-        return _ENC_PREFIX + self._fernet.encrypt(text.encode()).decode()
-
-    def open(self, stored: str) -> str:
-        if not stored.startswith(_ENC_PREFIX):
-            return stored
-        if not self._fernet:
-            return "[encrypted]"
-        try:
-            return self._fernet.decrypt(stored[len(_ENC_PREFIX):].encode()).decode()
-        except InvalidToken:
-            return "[unreadable: wrong CONVERSATION_ENCRYPTION_KEY]"
+__all__ = ["SessionRow", "Store", "TextCipher"]  # TextCipher: where the repositories take it from
 
 
 @dataclasses.dataclass
@@ -60,14 +40,16 @@ class Store:
                              machine_id: str | None) -> SessionRow:
         await self.pool.execute(
             "INSERT INTO sessions (id, user_id, user_name, lang, machine_id) VALUES ($1, $2, $3, $4, $5)",
-            session_id, user_id, user_name, lang, machine_id)
+            session_id, user_id, self.cipher.seal(user_name), lang, machine_id)
         return SessionRow(session_id, user_id, user_name, lang, machine_id, "open", {}, 0)
 
     async def get_session(self, session_id: str) -> SessionRow | None:
         row = await self.pool.fetchrow(
             "SELECT id, user_id, user_name, lang, machine_id, status, state, last_seq FROM sessions WHERE id = $1",
             session_id)
-        return SessionRow(**dict(row)) if row else None
+        if not row:
+            return None
+        return SessionRow(**{**dict(row), "user_name": self.cipher.open(row["user_name"] or "")})
 
     async def update_session(self, session_id: str, **fields: Any) -> None:
         allowed = {"lang", "machine_id", "status", "state", "last_seq"}
@@ -82,11 +64,15 @@ class Store:
                                 session_id, patch)
 
     async def list_sessions(self, user_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        # sessions without a message (a tab opened and left) are not listed
         rows = await self.pool.fetch(
             "SELECT s.id, s.machine_id, s.status, s.lang, s.created_at, s.updated_at,"
             " (SELECT text FROM messages m WHERE m.session_id = s.id AND m.role = 'user'"
-            "  ORDER BY created_at LIMIT 1) AS first_question"
-            " FROM sessions s WHERE user_id = $1 ORDER BY updated_at DESC LIMIT $2", user_id, limit)
+            "  ORDER BY created_at LIMIT 1) AS first_question,"
+            " EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id AND m.status = 'streaming') AS answering"
+            " FROM sessions s WHERE user_id = $1"
+            " AND EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id)"
+            " ORDER BY updated_at DESC LIMIT $2", user_id, limit)
         out = []
         for r in rows:
             d = dict(r)
@@ -127,7 +113,7 @@ class Store:
     async def history(self, session_id: str, limit: int = 200) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT id, role, client_id, text, status, mode, lang, citations, steps, model, prompt_tokens,"
-            " completion_tokens, error_code, created_at FROM messages WHERE session_id = $1"
+            " completion_tokens, error_code, author, feedback, created_at FROM messages WHERE session_id = $1"
             " ORDER BY created_at, id LIMIT $2", session_id, limit)
         out = []
         for r in rows:
@@ -136,6 +122,14 @@ class Store:
             d["created_at"] = d["created_at"].isoformat()
             out.append(d)
         return out
+
+    async def set_feedback(self, message_id: str, rating: str) -> None:
+        """The user's latest rating of an answer, kept with the answer."""
+        await self.pool.execute("UPDATE messages SET feedback = $2 WHERE id = $1", message_id, rating)
+
+    async def set_steps(self, message_id: str, steps: list[dict[str, Any]]) -> None:
+        """The diagnostic steps of an answer with the outcomes given so far."""
+        await self.pool.execute("UPDATE messages SET steps = $2 WHERE id = $1", message_id, steps)
 
     async def get_message(self, message_id: str) -> dict[str, Any] | None:
         row = await self.pool.fetchrow("SELECT * FROM messages WHERE id = $1", message_id)

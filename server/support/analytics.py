@@ -178,7 +178,7 @@ class Analytics:
                 question = cipher.open(session.get("question") or "")
             out.append({
                 "reason": "not_covered" if r["kind"] == "not_covered" else "negative_feedback",
-                "text": question, "answer": answer, "comment": data.get("comment") or None,
+                "text": question, "answer": answer, "comment": cipher.open(str(data.get("comment") or "")) or None,
                 "session_id": r["session_id"], "message_id": r["message_id"], "lang": session.get("lang"),
                 "machine_model": session.get("model"), "created_at": r["created_at"].isoformat(),
             })

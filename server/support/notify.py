@@ -6,12 +6,17 @@ handler claims the row (a lease), sends, and records the outcome; a failure rais
 retries with exponential backoff. A delivery recorded as ``sent`` is never sent again, whatever the
 queue does. The one window left is documented in docs/escalation.md: the process dies (or the
 connection drops) after the receiver got the whole message but before ``sent`` is recorded; the next
-attempt then sends again, with the same Message-ID / ``X-ABParts-Delivery`` so the copy can be
-recognised.
+attempt then sends again, with the same Message-ID / ``webhook-id`` so the copy can be recognised.
+
+Webhooks follow the Standard Webhooks convention (https://www.standardwebhooks.com): ``webhook-id``
+(the delivery id, the same on every attempt), ``webhook-timestamp`` (this attempt, Unix seconds) and
+``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``), so a receiver verifies
+them with the convention's published libraries.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -28,7 +33,7 @@ import httpx
 from core.errors import UpstreamError
 from core.health import ComponentHealth, Status
 from core.logs import get_logger
-from core.settings import Settings
+from core.settings import Settings, webhook_key
 from server.observability import Metrics
 from server.storage.jobs import JobQueue
 from server.storage.store import TextCipher
@@ -53,16 +58,32 @@ class DeliveryFailed(UpstreamError):
         self.maybe_delivered = maybe_delivered
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The ``X-ABParts-Signature`` value: HMAC-SHA256 of ``"{timestamp}.{body}"``."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return "sha256=" + digest
+def sign(key: bytes, delivery_id: str, timestamp: str, body: bytes) -> str:
+    """The ``webhook-signature`` value (Standard Webhooks, version 1): HMAC-SHA256 of
+    ``"{webhook-id}.{webhook-timestamp}.{body}"`` under the key, base64."""
+    digest = hmac.new(key, delivery_id.encode() + b"." + timestamp.encode() + b"." + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def webhook_headers(key: bytes | None, delivery_id: str, event: str, body: bytes, now: float) -> dict[str, str]:
+    """The headers of one webhook attempt; signed unless there is no key (refused in production)."""
+    timestamp = str(int(now))
+    headers = {"Content-Type": "application/json", "webhook-id": delivery_id, "webhook-timestamp": timestamp,
+               "X-ABParts-Event": event}
+    if key:
+        headers["webhook-signature"] = sign(key, delivery_id, timestamp, body)
+    return headers
 
 
 class Notifier:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, jobs: JobQueue, metrics: Metrics,
                  cipher: TextCipher) -> None:
         self._s = settings
+        self._webhook_key = webhook_key(settings.webhook_secret) if settings.webhook_secret else None
+        if settings.webhook_urls and self._webhook_key is None:
+            # only in development: ENV=production refuses webhook targets without a secret
+            log.warning("notify.webhooks_unsigned", targets=len(settings.webhook_urls),
+                        detail="WEBHOOK_SECRET is empty: receivers cannot verify these webhooks")
         self._cipher = cipher
         self._pool = pool
         self._jobs = jobs
@@ -201,11 +222,7 @@ class Notifier:
 
     async def _send_webhook(self, row: dict[str, Any]) -> None:
         body = webhook_body(row["id"], row["event"], row["payload"])
-        timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "X-ABParts-Event": row["event"],
-                   "X-ABParts-Delivery": row["id"], "X-ABParts-Timestamp": timestamp}
-        if self._s.webhook_secret:
-            headers["X-ABParts-Signature"] = sign(self._s.webhook_secret, timestamp, body)
+        headers = webhook_headers(self._webhook_key, row["id"], row["event"], body, time.time())
         await self._mark_uncertain(row["id"])
         try:
             # a client per delivery: notifications are rare, and nothing stays open between them
@@ -241,7 +258,7 @@ class Notifier:
             smtp.close()
             self._metrics.degraded.labels("smtp").inc()
             result = ComponentHealth("smtp", Status.DEGRADED, (time.perf_counter() - started) * 1000,
-                                     f"{type(exc).__name__}: {str(exc)[:200]}; e-mails wait in the queue", critical=False)
+                                     f"{type(exc).__name__}; e-mails wait in the queue", critical=False)
         self._smtp_health = (now + 30.0, result)
         return result
 
@@ -312,7 +329,11 @@ def email_text(p: dict[str, Any]) -> str:
     lines += ["", "Steps tried"]
     steps = p.get("steps") or []
     for i, step in enumerate(steps, 1):
-        lines.append(f"  {i}. {step.get('text', '')} -> {step.get('outcome') or 'no answer'}")
+        outcome = step.get("outcome") or ("skipped (depends on a step the user could not do)" if step.get("skipped")
+                                          else "no answer")
+        lines.append(f"  {i}. {step.get('text', '')} -> {outcome}")
+        if step.get("comment"):
+            lines.append(f"     the user said: {' '.join(str(step['comment']).split())}")
     if not steps:
         lines.append("  none recorded")
     lines += ["", "Conversation"]

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if target is None:
         from core.settings import Settings
 
-        target = Settings.from_env(os.environ).whisper_cache_path
+        target = Settings.from_env(os.environ, strict=False).whisper_cache_path  # a path, nothing served
     try:
         started = time.perf_counter()
         path = ensure_model(target)

@@ -157,9 +157,9 @@ class Transcriber:
                                        cpu_threads=self._cpu_threads, num_workers=self.workers)
             self._model_dir = path
         except Exception as exc:  # any loader failure becomes the component's reported state
-            self._load_error = exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
+            self._load_error = exc.message if isinstance(exc, AppError) else type(exc).__name__
             self.metrics.degraded.labels(component="voice").inc()
-            logger.error("voice.model_failed", error=self._load_error)
+            logger.error("voice.model_failed", error=self._load_error, detail=str(exc)[:300])
             raise ModelError(f"speech model unavailable: {self._load_error}") from exc
         logger.info("voice.model_loaded", path=str(path), seconds=round(time.perf_counter() - started, 2))
 

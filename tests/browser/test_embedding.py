@@ -12,6 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from tests.conftest import PRODUCTION
+
 from .helpers import TIMEOUT, ask, finished_answer, shadow_eval
 
 pytestmark = pytest.mark.browser
@@ -63,7 +65,7 @@ async def test_host_css_does_not_leak_into_the_widget(server: Any, new_page: Any
 
 
 async def test_demo_routes_exist_only_in_development(widget_settings: Any, running_server: Any) -> None:
-    async with running_server(widget_settings(env="production")) as srv:
+    async with running_server(widget_settings(**PRODUCTION)) as srv:
         async with httpx.AsyncClient(base_url=srv.url) as client:
             assert (await client.get("/demo/token?role=admin")).status_code == 404
             assert (await client.get("/")).status_code == 404

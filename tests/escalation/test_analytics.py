@@ -1,4 +1,4 @@
-"""Resolution, saved resolutions and the analytics report after a few scripted conversations."""
+"""Resolution, proposed (then approved) resolutions and the analytics report after a few scripted conversations."""
 
 from __future__ import annotations
 
@@ -79,11 +79,17 @@ async def test_analytics_after_scripted_sessions(esc_settings, llm_server, runni
         bad = await http.get(f"{srv.url}/api/analytics", params={"from": "yesterday"}, headers=bearer(admin))
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_range"
 
-        # the saved resolution is now expert knowledge for that model
+        # the saved resolution is a proposal; once support approves it, knowledge for that model
+        entries = (await http.get(f"{srv.url}/api/kb/entries", params={"kind": "resolution"},
+                                  headers=bearer(admin))).json()["entries"]
+        assert entries == []
+        [proposal] = (await http.get(f"{srv.url}/api/resolutions", headers=bearer(admin))).json()["resolutions"]
+        r = await http.post(f"{srv.url}/api/resolutions/{proposal['id']}/approve", headers=bearer(admin), json={})
+        assert r.status_code == 200, r.text
         entries = (await http.get(f"{srv.url}/api/kb/entries", params={"kind": "resolution"},
                                   headers=bearer(admin))).json()["entries"]
         [entry] = entries
-        assert entry["machine_models"] == ["AutoBoss V4"] and entry["title"] == "Resolution: Brushes do not turn"
+        assert entry["machine_models"] == ["AutoBoss V4"] and entry["title"] == "Resolution (AutoBoss V4)"
         assert "Problem: Brushes do not turn" in entry["text"] and "Clean the brush motor contacts" in entry["text"]
         sessions = (await http.get(f"{srv.url}/api/sessions", headers=bearer(make_token("u-a")))).json()["sessions"]
         assert sessions[0]["status"] == "resolved"

@@ -57,8 +57,8 @@ async def test_escalate_creates_ticket_with_email_and_signed_webhook(esc_setting
         [hook] = await receiver.wait(1)
         assert hook["valid"]
         headers, payload = hook["headers"], hook["json"]
-        assert headers["x-abparts-delivery"] == payload["delivery_id"] and headers["x-abparts-event"] == "escalation.created"
-        assert re.fullmatch(r"\d{10}", headers["x-abparts-timestamp"])
+        assert headers["webhook-id"] == payload["delivery_id"] and headers["x-abparts-event"] == "escalation.created"
+        assert re.fullmatch(r"\d{10}", headers["webhook-timestamp"]) and headers["webhook-signature"].startswith("v1,")
         assert payload["ticket"]["ticket_number"] == escalated["ticket_number"]
         assert payload["ticket"]["machine"]["serial"] == "V4-2021-0342"
         assert [s["outcome"] for s in payload["ticket"]["steps"]] == ["not_fixed", "cannot_do"]
@@ -195,7 +195,7 @@ async def test_webhook_is_retried_until_the_receiver_accepts(esc_settings, runni
         await client.close()
     assert len(receiver.calls) == 3 and all(c["valid"] for c in receiver.calls)
     # every attempt is the same delivery (receivers dedupe on it) with the same body
-    assert {c["headers"]["x-abparts-delivery"] for c in receiver.calls} == {accepted["json"]["delivery_id"]}
+    assert {c["headers"]["webhook-id"] for c in receiver.calls} == {accepted["json"]["delivery_id"]}
     assert len({c["body"] for c in receiver.calls}) == 1
     [n] = detail["notifications"]
     assert n["attempts"] == 3 and n["channel"] == "webhook"

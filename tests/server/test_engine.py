@@ -82,7 +82,9 @@ async def test_server_strings_follow_the_language_without_llm(engine_settings, r
         await client.close()
     text = client.answer_text(done["message_id"])
     assert done["mode"] == "retrieval_only"
-    assert "El asistente de IA no está disponible" in text  # the retrieval-only notice, in Spanish
+    # the no-model notice, in Spanish, and saying where the answer comes from (not that something failed)
+    assert "procede directamente de los manuales" in text
+    assert "no está disponible" not in text
 
 
 async def test_citations_point_at_manual_pages_and_sections(engine_settings, llm_server, running_server, make_token):
@@ -304,6 +306,12 @@ async def test_saved_resolution_is_used_for_the_same_problem_later(engine_settin
         resolved = await first.until("resolved")
         await first.close()
         assert resolved["saved"] is True
+        # a proposal until support approves it
+        support = {"Authorization": f"Bearer {make_token(role='support')}"}
+        async with httpx.AsyncClient(timeout=60) as http:
+            [proposal] = (await http.get(f"{srv.url}/api/resolutions", headers=support)).json()["resolutions"]
+            r = await http.post(f"{srv.url}/api/resolutions/{proposal['id']}/approve", headers=support, json={})
+            assert r.status_code == 200, r.text
         second = ChatClient(srv.ws_url, make_token(machines=["AB-1001"]))
         await second.connect(machine_id="AB-1001")
         await second.ask("Error E04 again, brushes stopped")

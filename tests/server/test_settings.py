@@ -24,10 +24,11 @@ def test_cli_token_is_accepted_by_the_verifier():
     from server.auth import TokenVerifier
 
     out = subprocess.run([sys.executable, "-m", "server", "token", "--user", "demo", "--role", "admin", "--lang", "el",
-                          "--machines", "AB-1001"], cwd=ROOT, env={"JWT_SECRET": "k" * 40, "PATH": "/usr/bin"},
+                          "--machines", "AB-1001"], cwd=ROOT,
+                         env={"ENV": "development", "JWT_SECRET": "k" * 40, "PATH": "/usr/bin"},
                          capture_output=True, text=True, check=True)
-    principal = asyncio.run(TokenVerifier(Settings(jwt_secret="k" * 40)).verify(out.stdout.strip()))
+    principal = asyncio.run(TokenVerifier(Settings(env="development", jwt_secret="k" * 40)).verify(out.stdout.strip()))
     assert (principal.user_id, principal.role, principal.lang, principal.machines) == ("demo", "admin", "el", ("AB-1001",))
     bad = subprocess.run([sys.executable, "-m", "server", "token", "--user", "a", "--role", "root"], cwd=ROOT,
-                         capture_output=True, text=True)
+                         env={"ENV": "development", "PATH": "/usr/bin"}, capture_output=True, text=True)
     assert bad.returncode == 2 and "--role" in bad.stderr

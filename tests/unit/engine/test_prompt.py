@@ -62,7 +62,16 @@ def test_describe_due() -> None:
 
 def test_retrieval_only_text_quotes_the_passages() -> None:
     text = retrieval_only_text("en", [Passage("E04   means\n overload.")], "not_configured")
-    assert text.startswith("*The AI assistant is not available right now")
+    assert text.startswith("*No AI model is configured for this assistant, so this answer comes straight from the manuals:*")
+    failing = retrieval_only_text("en", [Passage("E04 means overload.")], "llm_unavailable")
+    assert failing.startswith("*The AI assistant is not available right now")  # a model that fails, said as such
     assert "**[1] AutoBoss V4 manual, page 12 — 4.2 Error codes**\n\nE04 means overload." in text
     assert retrieval_only_text("es", [], "not_configured").startswith("Los manuales no cubren")
     assert retrieval_only_text("en", [], "no_manuals").startswith("No manuals are indexed yet")
+
+
+def test_resolutions_are_past_cases_that_never_override_the_manuals() -> None:
+    system = build_messages(turn(), [Passage("Reset it.", kind="resolution", page=None)])[0]["content"]
+    assert "[1] RESOLUTION (AutoBoss V4 manual, section 4.2 Error codes)\nReset it." in system
+    assert "EXPERT, CORRECTION or RESOLUTION" not in system
+    assert "RESOLUTION are past cases" in system and "follow the manual" in system

@@ -50,6 +50,7 @@ GOOD = [
     ({"type": "audio_start", "format": "wav"}, protocol.AudioStart(format="wav")),
     ({"type": "audio_end"}, protocol.AudioEnd()),
     ({"type": "audio_cancel"}, protocol.AudioCancel()),
+    ({"type": "typing", "active": True}, protocol.Typing(True)),
 ]
 
 
@@ -146,7 +147,7 @@ WIRE = [
     (protocol.Ready(protocol=1, session_id="s", last_seq=0, resumed=False, lang="en", user={"id": "u"},
                     machine=None, limits={"message_max_chars": 4000}), None,
      '{"type":"ready","protocol":1,"session_id":"s","last_seq":0,"resumed":false,"lang":"en","user":{"id":"u"},'
-     '"machine":null,"limits":{"message_max_chars":4000}}'),
+     '"machine":null,"limits":{"message_max_chars":4000},"machine_context":true}'),
     (protocol.Machine({"id": "AB-1"}), 11, '{"type":"machine","seq":11,"machine":{"id":"AB-1"}}'),
     (protocol.FeedbackRecorded("a1", "up"), 12,
      '{"type":"feedback_recorded","seq":12,"message_id":"a1","rating":"up"}'),
@@ -156,6 +157,14 @@ WIRE = [
     (protocol.SupportMessage("m9", "Kari", "On my way"), 14,
      '{"type":"support_message","seq":14,"message_id":"m9","agent":"Kari","text":"On my way"}'),
     (protocol.Resolved(True, False), 15, '{"type":"resolved","seq":15,"resolved":true,"saved":false}'),
+    (protocol.Handover("joined", "human", "Maria", "Maria from support has joined the conversation."), 16,
+     '{"type":"handover","seq":16,"event":"joined","mode":"human","agent":"Maria",'
+     '"text":"Maria from support has joined the conversation."}'),
+    (protocol.Handover("unclaimed", "assistant", "", "Nobody yet", {"email": "s@x", "phone": "1"}), 17,
+     '{"type":"handover","seq":17,"event":"unclaimed","mode":"assistant","agent":"","text":"Nobody yet",'
+     '"contact":{"email":"s@x","phone":"1"}}'),
+    (protocol.AgentTyping("Maria", True, "Maria is typing…"), 18,
+     '{"type":"agent_typing","seq":18,"agent":"Maria","active":true,"text":"Maria is typing…"}'),
 ]
 
 

@@ -16,6 +16,11 @@ from server.checks import CHECKS, CheckResult, Outcome, main, redact_url, run_ch
     ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
     ("postgresql://db:5432/abparts", "postgresql://db:5432/abparts"),
     ("http://[::1", "<unparseable URL>"),
+    ("postgresql://app@db/abparts?password=s3cret&sslmode=require",
+     "postgresql://app@db/abparts?password=***&sslmode=require"),
+    ("postgresql:///abparts?host=/run/pg&sslpassword=s3cret", "postgresql:///abparts?host=/run/pg&sslpassword=***"),
+    ("host=db user=app password=s3cret dbname=abparts", "host=db user=app password=*** dbname=abparts"),
+    ("host=db password='s3 cret' dbname=abparts", "host=db password=*** dbname=abparts"),
 ])
 def test_passwords_never_show(url: str, shown: str) -> None:
     assert redact_url(url) == shown
@@ -27,7 +32,7 @@ def test_a_result_is_one_aligned_line() -> None:
 
 def test_unknown_skip_names_are_refused_before_anything_runs() -> None:
     out = io.StringIO()
-    assert main(Settings(), ["--skip", "port,nosuch"], out) == 2
+    assert main(Settings(env="development"), ["--skip", "port,nosuch"], out) == 2
     assert "nosuch" in out.getvalue()
 
 
@@ -40,11 +45,11 @@ def test_a_failed_check_fails_the_command_and_skips_are_listed() -> None:
 
     checks = (("a", ok), ("b", bad), ("c", ok))
     out = io.StringIO()
-    assert main(Settings(), ["--skip", "c"], out, checks=checks) == 1
+    assert main(Settings(env="development"), ["--skip", "c"], out, checks=checks) == 1
     text = out.getvalue()
     assert "FAIL  b          broken" in text and "SKIP  c" in text
     assert text.strip().endswith("check-config: FAILED (1 ok, 0 warnings, 1 failed, 1 skipped)")
-    results = asyncio.run(run_checks(Settings(), skip=frozenset({"b", "c"}), checks=checks))
+    results = asyncio.run(run_checks(Settings(env="development"), skip=frozenset({"b", "c"}), checks=checks))
     assert [(r.name, r.outcome) for r in results] == [("a", Outcome.OK), ("b", Outcome.SKIP), ("c", Outcome.SKIP)]
 
 
