@@ -6,13 +6,17 @@ stored text is unreadable. ``python -m server reencrypt`` (``server/crypto/rotat
 re-seals everything under the current key, after which the previous keys can go.
 
 A sealed value is ``enc:v1:<Fernet token>``; anything else is plain text (written before a key was
-configured, or in development without one) and is returned as it is.
+configured, or in development without one) and is returned as it is. A JSON value for a jsonb column
+is sealed as one JSON string holding its JSON text (``seal_json``/``open_json``); plain JSON, stored
+before a key was configured, reads as it is.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -54,6 +58,25 @@ class TextCipher:
             return self._all.decrypt(stored[len(SEALED_PREFIX):].encode()).decode()
         except InvalidToken:
             return "[unreadable: wrong CONVERSATION_ENCRYPTION_KEY]"
+
+    def seal_json(self, value: Any) -> Any:
+        """A JSON value for a jsonb column: sealed as one JSON string ``"enc:v1:..."`` holding its JSON text;
+        without a key, or when there is nothing in it (``None``, ``[]``, ``{}``), the value as it is."""
+        if self._current is None or value is None or value == [] or value == {}:
+            return value
+        if isinstance(value, str) and value.startswith(SEALED_PREFIX):
+            return value
+        return self.seal(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    def open_json(self, stored: Any, fallback: Any = None) -> Any:
+        """What ``seal_json`` sealed; a value stored unsealed (before a key was configured) as it is;
+        ``fallback`` when no configured key opens it."""
+        if not isinstance(stored, str) or not stored.startswith(SEALED_PREFIX):
+            return stored
+        try:
+            return json.loads(self.open(stored))
+        except ValueError:
+            return fallback
 
     def sealing(self, stored: str) -> Sealing:
         if not stored.startswith(SEALED_PREFIX):

@@ -2,7 +2,8 @@
 
 ``python -m server reencrypt`` walks every table of the service's database: each text column whose
 value is sealed, and each JSON column with sealed strings inside (a ticket snapshot's transcript, a
-notification payload, a feedback comment), wherever they are. A value sealed with a key from
+notification payload, a feedback comment), wherever they are, or that is one sealed string (an answer's
+steps and citations, a session's diagnostic state, a snapshot's user, machine and steps). A value sealed with a key from
 ``CONVERSATION_ENCRYPTION_PREVIOUS_KEYS`` is re-sealed with ``CONVERSATION_ENCRYPTION_KEY``; values
 already under the current key, plain values and values no configured key opens are left as they are
 (the last are counted: removing the previous keys would make them unreadable for good).
@@ -57,7 +58,7 @@ def _walk(value: Any, cipher: TextCipher, found: Pass) -> Any:
 
 
 async def _columns(conn: asyncpg.Connection) -> dict[str, list[tuple[str, str]]]:
-    """table -> [(column, 'text' | 'json')] of every text-like and JSON column of the public schema."""
+    """table -> [(column, 'text' | 'json' | 'jsonb')] of every text-like and JSON column of the public schema."""
     rows = await conn.fetch(
         "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c"
         " JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name"
@@ -67,7 +68,7 @@ async def _columns(conn: asyncpg.Connection) -> dict[str, list[tuple[str, str]]]
     out: dict[str, list[tuple[str, str]]] = {}
     for r in rows:
         if r["table_name"] not in SKIP_TABLES:
-            kind = "json" if r["data_type"] in ("jsonb", "json") else "text"
+            kind = r["data_type"] if r["data_type"] in ("jsonb", "json") else "text"
             out.setdefault(r["table_name"], []).append((r["column_name"], kind))
     return out
 
@@ -93,7 +94,10 @@ async def reencrypt(pool: asyncpg.Pool, cipher: TextCipher) -> Pass:
 
 async def _reencrypt_table(pool: asyncpg.Pool, cipher: TextCipher, table: str, columns: list[tuple[str, str]],
                            found: Pass) -> None:
-    names = ", ".join(_ident(c) for c, _ in columns)
+    # JSON columns are read and written as their JSON text, whatever codec the pool has: a value that is
+    # one sealed JSON string (an answer's steps, a session's diagnostic) reads like any other JSON
+    names = ", ".join(_ident(c) if kind == "text" else f"{_ident(c)}::text AS {_ident(c)}" for c, kind in columns)
+    kinds = dict(columns)
     # a row is a candidate when one of its columns holds a sealed value (a JSON one: somewhere inside)
     where = " OR ".join(f"{_ident(c)} LIKE $2" if kind == "text" else f"{_ident(c)}::text LIKE ('%\"' || $2)"
                         for c, kind in columns)
@@ -109,12 +113,13 @@ async def _reencrypt_table(pool: asyncpg.Pool, cipher: TextCipher, table: str, c
                     value = row[column]
                     if value is None:
                         continue
-                    decoded = json.loads(value) if kind == "json" and isinstance(value, str) else value
+                    decoded = value if kind == "text" else json.loads(value)
                     rotated = _walk(decoded, cipher, found)
                     if rotated != decoded:
-                        changes[column] = json.dumps(rotated) if kind == "json" and isinstance(value, str) else rotated
+                        changes[column] = rotated if kind == "text" else json.dumps(rotated, ensure_ascii=False)
                 if changes:
-                    sets = ", ".join(f"{_ident(c)} = ${i + 2}" for i, c in enumerate(changes))
+                    sets = ", ".join(f"{_ident(c)} = ${i + 2}" if kinds[c] == "text" else
+                                     f"{_ident(c)} = ${i + 2}::text::{kinds[c]}" for i, c in enumerate(changes))
                     await conn.execute(f"UPDATE {_ident(table)} SET {sets} WHERE ctid = $1::tid",  # noqa: S608
                                        row["ctid"], *changes.values())
         if len(rows) < BATCH:

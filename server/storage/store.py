@@ -1,7 +1,10 @@
 """PostgreSQL repositories: sessions, messages, analytics events, audit log.
 
 Conversation text is sealed at rest (``server/crypto/cipher.py``) when CONVERSATION_ENCRYPTION_KEY is
-set: message text, the user's display name; docs/security.md lists every encrypted field.
+set: message text, the user's display name, an answer's citations and diagnostic steps, and the
+session state (the diagnostic with the user's answers) except the control keys the database itself
+reads (``PLAIN_STATE_KEYS``); docs/security.md lists every encrypted field. A JSON value is sealed as
+one JSON string (``TextCipher.seal_json``); values stored before a key was configured still read.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import asyncpg
 
 from server.crypto.cipher import TextCipher
 
-__all__ = ["SessionRow", "Store", "TextCipher"]  # TextCipher: where the repositories take it from
+__all__ = ["PLAIN_STATE_KEYS", "SessionRow", "Store", "TextCipher"]  # TextCipher: where the repositories take it from
+
+# keys of sessions.state that SQL reads (who answers the session, the escalation trigger offered): no
+# free text in them; every other key (the diagnostic: steps, outcomes, comments) is sealed
+PLAIN_STATE_KEYS = frozenset({"handover", "escalation_offer"})
 
 
 @dataclasses.dataclass
@@ -49,19 +56,29 @@ class Store:
             session_id)
         if not row:
             return None
-        return SessionRow(**{**dict(row), "user_name": self.cipher.open(row["user_name"] or "")})
+        return SessionRow(**{**dict(row), "user_name": self.cipher.open(row["user_name"] or ""),
+                             "state": self.open_state(row["state"])})
+
+    def seal_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` (or a patch of it) as stored: each value sealed but those of ``PLAIN_STATE_KEYS``."""
+        return {k: v if k in PLAIN_STATE_KEYS else self.cipher.seal_json(v) for k, v in state.items()}
+
+    def open_state(self, stored: dict[str, Any] | None) -> dict[str, Any]:
+        return {k: self.cipher.open_json(v) for k, v in (stored or {}).items()}
 
     async def update_session(self, session_id: str, **fields: Any) -> None:
         allowed = {"lang", "machine_id", "status", "state", "last_seq"}
         if not fields or set(fields) - allowed:
             raise ValueError(f"cannot update {set(fields) - allowed}")
+        if "state" in fields:
+            fields["state"] = self.seal_state(fields["state"])
         sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(fields))
         await self.pool.execute(f"UPDATE sessions SET {sets}, updated_at = now() WHERE id = $1",
                                 session_id, *fields.values())
 
     async def merge_session_state(self, session_id: str, patch: dict[str, Any]) -> None:
         await self.pool.execute("UPDATE sessions SET state = state || $2::jsonb, updated_at = now() WHERE id = $1",
-                                session_id, patch)
+                                session_id, self.seal_state(patch))
 
     async def list_sessions(self, user_id: str, limit: int = 20) -> list[dict[str, Any]]:
         # sessions without a message (a tab opened and left) are not listed
@@ -107,7 +124,8 @@ class Store:
             "UPDATE messages SET text = $2, status = $3, mode = $4, citations = $5, steps = $6, model = $7,"
             " prompt_tokens = $8, completion_tokens = $9, cost_usd = $10, error_code = $11, completed_at = now()"
             " WHERE id = $1",
-            message_id, self.cipher.seal(text), status, mode, citations, steps, model, prompt_tokens,
+            message_id, self.cipher.seal(text), status, mode, self.cipher.seal_json(citations),
+            self.cipher.seal_json(steps), model, prompt_tokens,
             completion_tokens, Decimal(str(cost_usd)) if cost_usd is not None else None, error_code)
 
     async def history(self, session_id: str, limit: int = 200) -> list[dict[str, Any]]:
@@ -117,11 +135,17 @@ class Store:
             " ORDER BY created_at, id LIMIT $2", session_id, limit)
         out = []
         for r in rows:
-            d = dict(r)
-            d["text"] = self.cipher.open(d["text"])
+            d = self._opened(dict(r))
             d["created_at"] = d["created_at"].isoformat()
             out.append(d)
         return out
+
+    def _opened(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A stored message with its text, citations and steps opened."""
+        message["text"] = self.cipher.open(message["text"])
+        message["citations"] = self.cipher.open_json(message["citations"], [])
+        message["steps"] = self.cipher.open_json(message["steps"], [])
+        return message
 
     async def set_feedback(self, message_id: str, rating: str) -> None:
         """The user's latest rating of an answer, kept with the answer."""
@@ -129,15 +153,14 @@ class Store:
 
     async def set_steps(self, message_id: str, steps: list[dict[str, Any]]) -> None:
         """The diagnostic steps of an answer with the outcomes given so far."""
-        await self.pool.execute("UPDATE messages SET steps = $2 WHERE id = $1", message_id, steps)
+        await self.pool.execute("UPDATE messages SET steps = $2 WHERE id = $1", message_id,
+                                self.cipher.seal_json(steps))
 
     async def get_message(self, message_id: str) -> dict[str, Any] | None:
         row = await self.pool.fetchrow("SELECT * FROM messages WHERE id = $1", message_id)
         if not row:
             return None
-        d = dict(row)
-        d["text"] = self.cipher.open(d["text"])
-        return d
+        return self._opened(dict(row))
 
     # -- analytics and audit
     async def record_event(self, kind: str, *, session_id: str | None = None, message_id: str | None = None,

@@ -143,13 +143,19 @@ class Analytics:
         return [{"text": example[k], "count": n} for k, n in counts.most_common(limit)]
 
     async def _top_topics(self, ids: list[str], limit: int = 10) -> list[dict[str, Any]]:
+        # citations are sealed at rest (one JSON string per answer): counted here, not in SQL
         rows = await self._pool.fetch(
-            """SELECT c->>'title' AS title, COALESCE(c->>'section', '') AS section, count(*) AS n
-                 FROM messages m, jsonb_array_elements(m.citations) c
-                WHERE m.role = 'assistant' AND m.session_id = ANY($1::text[])
-                GROUP BY 1, 2 ORDER BY n DESC, 1 LIMIT $2""", ids, limit)
-        return [{"title": r["title"], "section": r["section"], "count": r["n"],
-                 "text": r["title"] + (f" - {r['section']}" if r["section"] else "")} for r in rows]
+            "SELECT citations FROM messages WHERE role = 'assistant' AND session_id = ANY($1::text[])"
+            " AND citations <> '[]'::jsonb", ids)
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        for r in rows:
+            citations = self._cipher.open_json(r["citations"], [])
+            for c in citations if isinstance(citations, list) else []:
+                if isinstance(c, dict) and c.get("title") is not None:
+                    counts[(str(c["title"]), str(c.get("section") or ""))] += 1
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0]))[:limit]
+        return [{"title": title, "section": section, "count": n,
+                 "text": title + (f" - {section}" if section else "")} for (title, section), n in top]
 
     async def _review(self, start: dt.datetime, end: dt.datetime, ids: list[str],
                       by_session: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from server.auth import Principal
 from server.engine.diagnostics import DiagnosticState
 from server.observability import Metrics
 from server.protocol import Escalated, SupportMessage
-from server.storage.store import SessionRow, Store
+from server.storage.store import SessionRow, Store, TextCipher
 from server.support.handover_queue import SupportQueue
 from server.support.machines import MachineSource
 from server.support.notify import Notifier
@@ -35,6 +35,7 @@ log = get_logger("server.escalation")
 TRIGGERS = ("user", "failed_steps", "not_covered", "feedback", "safety")
 STATUSES = ("open", "in_progress", "closed")
 REPLY_MAX_CHARS = 4000
+SEALED_SNAPSHOT_PARTS = ("user", "machine", "steps")  # with each transcript text
 
 # one row of the queue, as the console lists it
 _QUEUE_ROW = """SELECT e.id, e.ticket_number, e.session_id, e.user_id, s.user_name, s.lang, e.machine_id, e.trigger,
@@ -60,6 +61,23 @@ def diagnostic_steps(state: dict[str, Any]) -> list[dict[str, object]]:
     """Every step the assistant proposed in the session (earlier answers' too) and the user's answers."""
     diagnostic = DiagnosticState.from_session(state)
     return diagnostic.history() if diagnostic else []
+
+
+def seal_snapshot(snapshot: dict[str, Any], cipher: TextCipher) -> dict[str, Any]:
+    """A ticket snapshot as stored: encrypted like messages are when CONVERSATION_ENCRYPTION_KEY is set
+    (each transcript text, and the user, machine and steps parts as sealed JSON); ``lang`` stays plain."""
+    return {**snapshot, "transcript": [{**m, "text": cipher.seal(m["text"])} for m in snapshot["transcript"]],
+            **{part: cipher.seal_json(snapshot.get(part)) for part in SEALED_SNAPSHOT_PARTS}}
+
+
+def open_snapshot(stored: dict[str, Any], cipher: TextCipher) -> dict[str, Any]:
+    """What ``seal_snapshot`` stored (a snapshot written before encryption reads as it is)."""
+    snapshot = {**stored, "transcript": [{**m, "text": cipher.open(m.get("text", ""))}
+                                         for m in stored.get("transcript") or []]}
+    for part in SEALED_SNAPSHOT_PARTS:
+        if part in stored:
+            snapshot[part] = cipher.open_json(stored[part], [] if part == "steps" else None)
+    return snapshot
 
 
 class Escalations:
@@ -123,8 +141,7 @@ class Escalations:
                        "created_at": m["created_at"]} for m in history if m["text"] or m["role"] == "user"]
         snapshot = {"transcript": transcript, "machine": machine, "steps": steps,
                     "user": {"id": fresh.user_id, "name": fresh.user_name or principal.name}, "lang": fresh.lang}
-        # conversation text is stored like messages are: encrypted when CONVERSATION_ENCRYPTION_KEY is set
-        stored = {**snapshot, "transcript": [{**m, "text": self._store.cipher.seal(m["text"])} for m in transcript]}
+        stored = seal_snapshot(snapshot, self._store.cipher)
         model = (machine or {}).get("model")
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
@@ -200,8 +217,7 @@ class Escalations:
         out = _iso(dict(row))
         out["reason"] = cipher.open(out["reason"])
         out["user_name"] = cipher.open(out["user_name"] or "")
-        snapshot = out.pop("snapshot") or {}
-        snapshot["transcript"] = [{**m, "text": cipher.open(m.get("text", ""))} for m in snapshot.get("transcript") or []]
+        snapshot = open_snapshot(out.pop("snapshot") or {}, cipher)
         agents = {r["message_id"]: r["agent_name"] for r in await self._pool.fetch(
             "SELECT message_id, agent_name FROM support_replies WHERE escalation_id = $1", escalation_id)}
         history = await self._store.history(row["session_id"])

@@ -79,3 +79,27 @@ def test_sealing_is_idempotent() -> None:
     cipher = TextCipher(Fernet.generate_key().decode())
     sealed = cipher.seal(PLAIN)
     assert cipher.seal(sealed) == sealed  # a value already sealed is not sealed twice
+
+
+STEPS = [{"step_id": "s1", "text": PLAIN, "outcome": "not_fixed", "comment": "nothing changed"}]
+
+
+def test_json_values_are_sealed_as_one_string_and_open_back() -> None:
+    cipher = TextCipher(Fernet.generate_key().decode())
+    sealed = cipher.seal_json(STEPS)
+    assert isinstance(sealed, str) and sealed.startswith("enc:v1:") and "brush" not in sealed
+    assert cipher.open_json(sealed) == STEPS
+    assert cipher.seal_json(sealed) == sealed  # sealing twice does nothing
+
+
+def test_json_stored_before_a_key_and_empty_values_read_as_they_are() -> None:
+    cipher = TextCipher(Fernet.generate_key().decode())
+    assert cipher.open_json(STEPS) == STEPS and cipher.open_json({"a": 1}) == {"a": 1}
+    assert cipher.seal_json([]) == [] and cipher.seal_json({}) == {} and cipher.seal_json(None) is None
+    assert TextCipher("").seal_json(STEPS) == STEPS  # development without a key: stored as it is
+
+
+def test_json_no_configured_key_opens_gives_the_fallback() -> None:
+    sealed = TextCipher(Fernet.generate_key().decode()).seal_json(STEPS)
+    assert TextCipher(Fernet.generate_key().decode()).open_json(sealed, []) == []
+    assert TextCipher("").open_json(sealed, []) == []
