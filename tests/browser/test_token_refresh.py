@@ -32,7 +32,14 @@ async def test_expired_token_is_refreshed_and_the_session_resumes_unnoticed(
                                               "lang": "en", "machines": list(DEMO_MACHINES)}}))
 
         await page.route("**/demo/token*", token)
-        page.on("websocket", lambda ws: ws.on("close", lambda _ws: closes.append(1)))
+        expired_twice = asyncio.Event()
+
+        def closed(_ws: Any) -> None:
+            closes.append(1)
+            if len(closes) >= 2:
+                expired_twice.set()
+
+        page.on("websocket", lambda ws: ws.on("close", closed))
         await open_widget(page, srv.url)
         # from here on, record every state the connection indicator and the banner show
         await shadow_eval(page, """
@@ -49,18 +56,14 @@ async def test_expired_token_is_refreshed_and_the_session_resumes_unnoticed(
         # the server closes the socket at the token's exp (twice within this wait); the widget gets a new
         # token each time and reconnects. The widget also asks for tokens for its HTTP calls (history,
         # uploads), so the count of tokens alone does not show that sockets were closed: count the closes.
-        async def two_expiries() -> None:
-            while len(closes) < 2:
-                await asyncio.sleep(0.1)
-
-        await asyncio.wait_for(two_expiries(), TTL * 10)
-        assert len(minted) >= 3, "the widget did not fetch a new token after each expiry"
+        await asyncio.wait_for(expired_twice.wait(), TTL * 10)
         await expect(page.locator(".dot.on")).to_have_count(1, timeout=TIMEOUT)
         await ask(page, "second question after the refresh")  # may meet the next expiry: it waits in the outbox
         await expect(answers(page)).to_have_count(2, timeout=TIMEOUT)
         second = await finished_answer(page, 1)
         await expect(second).to_be_visible()
 
+        assert len(minted) >= 3, "the widget did not fetch a new token after each expiry"
         seen = await page.evaluate("window.__seen")
         assert not [s for s in seen if "off" in s or "banner" in s], f"the user saw a reconnect: {seen}"
         session_after = await page.evaluate(
