@@ -17,6 +17,16 @@ from pathlib import Path
 from .scripted_llm import free_port
 
 
+def redis_answers(port: int, *, timeout: float = 0.5) -> bool:
+    """Whether a Redis server on this loopback port answers PING (not while it still loads its AOF)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")  # -LOADING while the AOF is read
+    except OSError:
+        return False
+
+
 class RedisProcess:
     def __init__(self, directory: Path, *, port: int | None = None) -> None:
         self.directory = directory
@@ -44,12 +54,7 @@ class RedisProcess:
             time.sleep(0.02)
 
     def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(64).startswith(b"+PONG")  # -LOADING while the AOF is read
-        except OSError:
-            return False
+        return redis_answers(self.port)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final AOF rewrite."""

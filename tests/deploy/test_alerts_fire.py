@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import subprocess
 import uuid
 
@@ -21,10 +20,11 @@ import pytest
 import yaml
 
 from core.embedded import redis_binary
+from testkit.redis_server import redis_answers
 from testkit.scripted_llm import free_port
 from testkit.wsclient import ChatClient
-from tests.deploy.conftest import ROOT, substitute, tool, wait_until
-from tests.deploy.test_prometheus import PROM_DIR, _start_prometheus
+from tests.deploy.conftest import ROOT, tool, wait_until
+from tests.deploy.test_prometheus import PROM_DIR, _start_prometheus, prometheus_config
 
 pytestmark = pytest.mark.slow
 
@@ -68,20 +68,13 @@ async def test_each_fault_sets_off_its_alert(replica_settings, running_server, l
                                     stdout=subprocess.DEVNULL)
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     try:
-        await wait_until(lambda: _answers(redis_port), within=20, interval=0.1)
+        await wait_until(lambda: redis_answers(redis_port), within=20, interval=0.1)
         settings = replica_settings(redis_url=redis_url, llm_timeout_seconds=40, llm_max_retries=0,
                                     webhook_urls=(f"http://127.0.0.1:{closed}/hook",), webhook_secret="w" * 40,
                                     notify_retry_max_seconds=2.0, ready_cache_seconds=1.0)
         async with running_server(settings) as srv:
             port = free_port()
-            config = substitute((PROM_DIR / "prometheus.yml").read_text(), [
-                ('targets: ["app1:8000", "app2:8000"]', f'targets: ["{srv.settings.host}:{srv.settings.port}"]'),
-                ('targets: ["localhost:9090"]', f'targets: ["127.0.0.1:{port}"]'),
-                ("scrape_interval: 15s", "scrape_interval: 1s"),
-                ("evaluation_interval: 15s", "evaluation_interval: 1s"),
-                ("scrape_timeout: 10s", "scrape_timeout: 1s"),
-            ])
-            (tmp_path / "prometheus.yml").write_text(config)
+            (tmp_path / "prometheus.yml").write_text(prometheus_config(f"{srv.settings.host}:{srv.settings.port}", port))
             (tmp_path / "alerts.yml").write_text(fast_rules((PROM_DIR / "alerts.yml").read_text()))
             check = await asyncio.to_thread(subprocess.run, [tool("promtool"), "check", "rules", str(tmp_path / "alerts.yml")],
                                             capture_output=True, text=True, timeout=60)
@@ -226,14 +219,6 @@ async def _turns(srv, make_token, count: int, *, escalate: bool = False, expect_
 
     await asyncio.gather(*(one() for _ in range(count)))
 
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def _abparts(metrics: str) -> str:

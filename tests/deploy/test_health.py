@@ -4,12 +4,12 @@ exception text; a Redis outage degrades the replica without taking it out of ser
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 
 import httpx
 
 from core.embedded import redis_binary
+from testkit.redis_server import redis_answers
 from testkit.scripted_llm import free_port
 from tests.deploy.conftest import wait_until
 
@@ -21,12 +21,7 @@ async def _private_redis(tmp_path) -> tuple[subprocess.Popen[bytes], str]:
                                    stdout=subprocess.DEVNULL)
 
     def answers() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return redis_answers(port)
 
     await wait_until(answers, within=20, interval=0.1)
     return proc, f"redis://127.0.0.1:{port}/0"

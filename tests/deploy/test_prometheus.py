@@ -163,20 +163,25 @@ def test_grafana_provisioning_points_at_prometheus_and_the_dashboard():
     assert any(m.startswith("./deploy/grafana/dashboard.json:" + target + "/") for m in mounts)
 
 
+def prometheus_config(app: str, port: int) -> str:
+    """deploy/prometheus/prometheus.yml with only the app's address, Prometheus's own port and the
+    intervals (1 s) changed."""
+    return substitute((PROM_DIR / "prometheus.yml").read_text(), [
+        ('targets: ["app1:8000", "app2:8000"]', f'targets: ["{app}"]'),
+        ('targets: ["localhost:9090"]', f'targets: ["127.0.0.1:{port}"]'),
+        ("scrape_interval: 15s", "scrape_interval: 1s"),
+        ("evaluation_interval: 15s", "evaluation_interval: 1s"),
+        ("scrape_timeout: 10s", "scrape_timeout: 1s"),
+    ])
+
+
 async def test_real_prometheus_scrapes_a_running_app(replica_settings, running_server, tmp_path):
     """Prometheus (Debian) with deploy/prometheus/prometheus.yml and alerts.yml, only the target address,
     its own port and the intervals changed: the app's target is up and its series are queryable."""
     binary = tool("prometheus")
     async with running_server(replica_settings()) as srv:
         port = free_port()
-        config = substitute((PROM_DIR / "prometheus.yml").read_text(), [
-            ('targets: ["app1:8000", "app2:8000"]', f'targets: ["{srv.settings.host}:{srv.settings.port}"]'),
-            ('targets: ["localhost:9090"]', f'targets: ["127.0.0.1:{port}"]'),
-            ("scrape_interval: 15s", "scrape_interval: 1s"),
-            ("evaluation_interval: 15s", "evaluation_interval: 1s"),
-            ("scrape_timeout: 10s", "scrape_timeout: 1s"),
-        ])
-        (tmp_path / "prometheus.yml").write_text(config)
+        (tmp_path / "prometheus.yml").write_text(prometheus_config(f"{srv.settings.host}:{srv.settings.port}", port))
         shutil.copy(PROM_DIR / "alerts.yml", tmp_path / "alerts.yml")
         proc = await asyncio.to_thread(_start_prometheus, binary, tmp_path, port)
         api = f"http://127.0.0.1:{port}/api/v1"
