@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-DEFAULT_JWT_SECRET = "dev-insecure-secret-change-me"
+DEFAULT_JWT_SECRET = "dev-insecure-secret-change-me-for-development-only"
 
 Default = str | int | float | bool  # as written in FIELDS (a list or path default is its text)
 Value = str | int | float | bool | tuple[str, ...] | Path | None  # a parsed setting
