@@ -28,7 +28,7 @@ from tests.knowledge import documents
 # real embedding of ~150 new chunks on a shared 2-core machine: allowed more than the suite's 300 s
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-USERS = 8
+USERS = 20  # as many users chatting as the drill of the reliability doc asks
 UPLOADS = 20
 ANSWER = " ".join(f"word{i}" for i in range(40))
 
