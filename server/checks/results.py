@@ -8,6 +8,8 @@ from enum import StrEnum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 CHECK_TIMEOUT_SECONDS = 10.0
+
+
 class Outcome(StrEnum):
     OK = "OK"
     WARN = "WARN"

@@ -36,6 +36,14 @@ async def finished_answer(page: Page, index: int = -1) -> Locator:
     return loc
 
 
+async def escalate(page: Page, *, wait_ms: int = TIMEOUT) -> tuple[Locator, str]:
+    """Press "Talk to a human" and wait for the ticket card; returns the card and its ticket number."""
+    await page.locator("button.human").click()
+    card = page.locator(".card.ok[data-ticket]")
+    await expect(card).to_have_count(1, timeout=wait_ms)
+    return card, await card.get_attribute("data-ticket") or ""
+
+
 async def shadow_eval(page: Page, script: str) -> Any:
     """Evaluate ``script`` with ``root`` bound to the widget's shadow root."""
     return await page.evaluate(f"(() => {{ const root = document.querySelector('#abparts-assistant').shadowRoot; {script} }})()")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from .helpers import ask, finished_answer, open_widget
+from .helpers import ask, escalate, finished_answer, open_widget
 
 pytestmark = pytest.mark.browser
 
@@ -21,10 +21,7 @@ async def test_escalate_shows_ticket_and_contacts_then_support_replies_live(serv
     await open_widget(page, server.url)
     await ask(page, "The winch makes a grinding noise")
     await finished_answer(page)
-    await page.locator("button.human").click()
-    card = page.locator(".card.ok[data-ticket]")
-    await expect(card).to_have_count(1, timeout=FRAME_TIMEOUT)
-    ticket = await card.get_attribute("data-ticket")
+    card, ticket = await escalate(page, wait_ms=FRAME_TIMEOUT)
     assert ticket and re.fullmatch(r"ABP-\d+", ticket)
     await expect(card).to_contain_text(f"Support ticket {ticket} has been created")
     await expect(card.locator("a[href^='mailto:']")).to_have_text(re.compile(r"E-mail\s*support@abparts\.local"))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from .helpers import TIMEOUT, answers, ask, finished_answer, open_widget
+from .helpers import TIMEOUT, answers, ask, escalate, finished_answer, open_widget
 
 pytestmark = pytest.mark.browser
 
@@ -32,10 +32,7 @@ async def test_agent_takes_the_ticket_talks_live_and_hands_back(server: Any, llm
     await open_widget(user, server.url)
     await ask(user, "The winch makes a grinding noise")
     await finished_answer(user)
-    await user.locator("button.human").click()
-    card = user.locator(".card.ok[data-ticket]")
-    await expect(card).to_have_count(1, timeout=TIMEOUT)
-    ticket = await card.get_attribute("data-ticket")
+    _, ticket = await escalate(user)
     await shot(user, "1-escalated")
 
     item = console.locator(f"#esc-list .esc[data-ticket='{ticket}']")
