@@ -1,9 +1,15 @@
-"""Benchmarks: ``python -m bench [protocol|hub|knowledge|voice|escalation] [options]``; no argument runs them all."""
+"""Benchmarks: ``python -m bench [SUITE|report] [options]``.
+
+With no argument every suite runs, then docs/performance.md is rewritten from the result files
+(``bench/results/<suite>.json``); ``report`` only rewrites the page; a suite's name runs that suite.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from bench import report
 
 SUITES = {"protocol": "bench.bench_protocol", "hub": "bench.bench_hub", "knowledge": "bench.bench_knowledge",
           "voice": "bench.bench_voice",
@@ -11,15 +17,19 @@ SUITES = {"protocol": "bench.bench_protocol", "hub": "bench.bench_hub", "knowled
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "report":
+        print(f"wrote {report.write(SUITES)}")
+        return 0
     if argv and argv[0] in SUITES:
         return int(importlib.import_module(SUITES[argv[0]]).main(argv[1:]) or 0)
     if argv:
-        print(f"unknown suite {argv[0]!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
+        print(f"unknown suite {argv[0]!r}; choose from {', '.join(SUITES)} or report", file=sys.stderr)
         return 2
     status = 0
     for name, module in SUITES.items():
         print(f"\n=== {name} ===", flush=True)
         status |= int(importlib.import_module(module).main([]) or 0)
+    print(f"wrote {report.write(SUITES)}")
     return status
 
 
