@@ -26,10 +26,10 @@ from knowledge.models import AddResult, DocumentInfo, EntryInfo, Kind, Limits, P
 from knowledge.ports import JobPayload, JobQueue, KnowledgeMetrics
 from knowledge.search import (
     Reranker,
+    SearchFilter,
     SearchOptions,
     common_words,
     hybrid_search,
-    live_documents,
     prefer_reader_edition,
 )
 
@@ -325,22 +325,27 @@ class KnowledgeBase:
             return []
         k = max(1, min(int(k), 50))
         reader_lang = _lang(reader_lang)
+        filters = SearchFilter(machine_model or None, lang or None, document_id, reader_lang)
         started = time.perf_counter()
-        async with self.pool.acquire() as conn:
-            docs = await live_documents(conn, machine_model or None, lang or None, document_id)
-            foreign = sorted({d.embedder for d in docs if d.embedder and d.embedder != self.embedder.name})
-            if foreign:
-                raise EmbedderMismatch(
-                    f"the index was built with {', '.join(foreign)} but the configured embedder is {self.embedder.name}; "
-                    "re-index (python -m knowledge reindex, or POST /api/kb/documents/{id}/reindex) before searching")
-            if reader_lang:
-                docs = [d for d in docs if d.lang in (None, "", reader_lang, "en") or d.kind != "manual"]
-            if not docs:
-                return []
-            vector, sparse = await self._embed_query(query)
-            skip = await self._common_words(conn)
-            passages = await hybrid_search(conn, query=query, vector=vector, docs=docs, k=k, options=self.options,
-                                           sparse=sparse, skip_words=skip)
+        # the query is embedded while the common words are read (when their cache is stale); no pooled
+        # connection is held across the embedding; then the retrieval is two statements side by side
+        # (knowledge.search.hybrid_search: the dense HNSW query, and the other retrievers with the filters)
+        embedded = asyncio.ensure_future(self._embed_query(query))
+        try:
+            skip = await self._common_words()
+            vector, sparse = await embedded
+        finally:
+            if not embedded.done():
+                embedded.cancel()
+        # enough rows for the reranker's head and the reader-edition tie-breaks below
+        result = await hybrid_search(self.pool, query=query, vector=vector, filters=filters, options=self.options,
+                                     sparse=sparse, skip_words=skip, embedder=self.embedder.name, rows=max(k * 4, 40))
+        if result.foreign_embedders:
+            raise EmbedderMismatch(
+                f"the index was built with {', '.join(result.foreign_embedders)} but the configured embedder is "
+                f"{self.embedder.name}; re-index (python -m knowledge reindex, or POST /api/kb/documents/{{id}}/reindex) "
+                "before searching")
+        passages = result.passages
         if self.reranker is not None and passages:
             head = await self.reranker(query, passages[: max(k * 3, 20)])
             passages = head + passages[len(head):]
@@ -361,11 +366,12 @@ class KnowledgeBase:
             passages += [p for p in more if p.chunk_id not in seen][: k - len(passages)]
         return passages
 
-    async def _common_words(self, conn: asyncpg.Connection) -> list[str]:
+    async def _common_words(self) -> list[str]:
         """The corpus's most common words, refreshed every few minutes (they change only with ANALYZE)."""
         now = time.monotonic()
         if now - self._common[0] > 300:
-            self._common = (now, await common_words(conn, self.options.common_word_share))
+            async with self.pool.acquire() as conn:
+                self._common = (now, await common_words(conn, self.options.common_word_share))
         return self._common[1]
 
     async def _embed_query(self, query: str) -> tuple[np.ndarray | None, SparseVector | None]:
