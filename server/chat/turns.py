@@ -31,6 +31,7 @@ from server.engine.conversation import (
     DeltaEvent,
     DoneEvent,
     Event,
+    Knowledge,
     OfferEscalationEvent,
     SafetyEvent,
     StatusEvent,
@@ -41,10 +42,10 @@ from server.engine.diagnostics import DiagnosticState, Step
 from server.engine.i18n import t
 from server.engine.language import LanguageDetector
 from server.observability import Metrics
-from server.privacy.consent import Consents
-from server.storage.store import SessionRow, Store
+from server.privacy.consent import PURPOSE, ConsentRequired, Consents, Decision
+from server.storage.store import SessionRow, Store, TurnContext
 from server.support.escalation import Escalations
-from server.support.handover import Handovers
+from server.support.handover import Handovers, Mode
 from server.support.machines import MachineSource
 from server.tracing import Tracing
 
@@ -104,8 +105,14 @@ class TurnRunner:
         if wait is not None:
             self.metrics.rate_limited.labels("messages").inc()
             raise RateLimited(t("rate_limited", session.lang), retry_after=wait)
-        await self.consents.require(session.user_id)  # no consent (or withdrawn): nothing is stored
-        mode = await self.handovers.mode(session.id) if self.handovers is not None else None
+        # round trip 1 of the turn's setup: consent and who answers, read fresh (a withdrawal, an erasure or
+        # an agent taking the session counts from the next message on, on every replica)
+        gate = await store.turn_gate(session.id, session.user_id, PURPOSE)
+        decision = None if gate.consent_granted is None else Decision(gate.consent_granted, gate.consent_version or "",
+                                                                      gate.consent_at)
+        if not self.consents.allows(decision):  # no consent (or withdrawn): nothing is stored
+            raise ConsentRequired("consent to storing the conversation is needed first (or was withdrawn)")
+        mode = Mode.of(gate.session_status, gate.handover_mode, gate.handover_agent) if self.handovers is not None else None
         if mode is not None and mode.closed:
             raise Conflict(t("session_closed", session.lang), code="session_closed")
         earlier = await state.claim_client_id(session.id, client_id, message_id)
@@ -120,19 +127,20 @@ class TurnRunner:
             raise Conflict(t("busy_turn", session.lang), code="turn_in_progress")
         try:
             lang = self.language.decide(frame.text, picked=frame.lang, conversation=session.lang)
-            if lang != session.lang:  # the conversation continues in this language (short replies keep it)
-                session.lang = lang
-                await store.update_session(session.id, lang=lang)
-            if not await store.insert_user_message(message_id, session.id, client_id, frame.text, lang):
+            # round trip 2: both rows stored (the conversation continues in the language decided: short
+            # replies keep it) and the history and session state read, in one statement
+            context = await store.open_turn(message_id, answer_id, session.id, client_id, frame.text, lang,
+                                            relang=lang != session.lang)
+            if not context.inserted:
                 await state.end_turn(session.id)
                 self.metrics.duplicate_messages.inc()
                 return protocol.Ack(client_id, message_id, duplicate=True)
+            session.lang = lang
             await state.publish(session.id, protocol.UserMessage(message_id, client_id, frame.text, lang))
-            await store.insert_assistant_message(answer_id, session.id, message_id, lang)
         except BaseException:
             await state.end_turn(session.id)
             raise
-        self._spawn(session, principal, message_id, answer_id, frame.text, lang, followup=False)
+        self._spawn(session, principal, message_id, answer_id, frame.text, lang, followup=False, context=context)
         return protocol.Ack(client_id, message_id, duplicate=False)
 
     async def _to_agent(self, session: SessionRow, frame: protocol.Message, message_id: str) -> protocol.Ack:
@@ -146,10 +154,10 @@ class TurnRunner:
         return protocol.Ack(frame.client_id, message_id, duplicate=False)
 
     def _spawn(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
-               lang: str, *, followup: bool) -> None:
+               lang: str, *, followup: bool, context: TurnContext | None = None) -> None:
         received = time.perf_counter()
-        task = asyncio.create_task(self._run(session, principal, question_id, answer_id, text, lang, received, followup),
-                                   name=f"turn.{answer_id}")
+        task = asyncio.create_task(self._run(session, principal, question_id, answer_id, text, lang, received, followup,
+                                             context), name=f"turn.{answer_id}")
         self.running[session.id] = (answer_id, task)
         task.add_done_callback(functools.partial(self._forget, session.id, answer_id))
 
@@ -285,23 +293,25 @@ class TurnRunner:
                             message_id=answer_id)
 
     async def _run(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
-                   lang: str, received: float, followup: bool) -> None:
+                   lang: str, received: float, followup: bool, context: TurnContext | None) -> None:
         s, m, state = self, self.metrics, self.state
         parts: list[str] = []
         done: DoneEvent | None = None
         steps: list[Step] = []
         first_text_at: float | None = None
         t0 = time.perf_counter()
-        # independent reads, concurrently: the turn's setup is on the path to the first token
-        rows, fresh = await asyncio.gather(s.store.history(session.id, limit=20), s.store.get_session(session.id))
-        history = [h for h in rows if h["id"] not in (question_id, answer_id)]
-        log.debug("turns.setup", queued_ms=round((t0 - received) * 1000, 1),
-                  reads_ms=round((time.perf_counter() - t0) * 1000, 1))
-        session_state = fresh.state if fresh else {}
-        machine_id = fresh.machine_id if fresh else session.machine_id
+        if context is None:  # a follow-up: its answer row is stored already; the context is one read
+            context = await s.store.turn_context(session.id)
+        session_state = context.state
+        machine_id = context.machine_id if context.found else session.machine_id
+        history = [{"role": h["role"], "text": h["text"]} for h in context.history
+                   if h["id"] not in (question_id, answer_id)]
         machine = await s.machines.context(machine_id) if machine_id else None
-        turn = Turn(session.id, answer_id, text, lang, [{"role": h["role"], "text": h["text"]} for h in history],
-                    machine, DiagnosticState.from_session(session_state), followup)
+        log.debug("turns.setup", queued_ms=round((t0 - received) * 1000, 1),
+                  reads_ms=round((time.perf_counter() - t0) * 1000, 1), kb_live=context.kb_live)
+        turn = Turn(session.id, answer_id, text, lang, history, machine,
+                    DiagnosticState.from_session(session_state), followup,
+                    knowledge=Knowledge(live=context.kb_live, pending=context.kb_pending))
         batcher = DeltaBatcher(functools.partial(self._publish_delta, session.id, answer_id))
         heartbeat = asyncio.create_task(self._heartbeat(session.id, answer_id), name=f"turn.lease.{answer_id}")
         self._heartbeats[answer_id] = heartbeat

@@ -54,6 +54,15 @@ class Searcher(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class Knowledge:
+    """What the turn's setup read about the knowledge base: a searchable document exists (``live``), a
+    version is being indexed (``pending``). Read with the turn's rows, so never stale."""
+
+    live: bool
+    pending: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class Turn:
     session_id: str
     message_id: str
@@ -63,6 +72,7 @@ class Turn:
     machine: dict[str, Any] | None = None
     diagnostic: DiagnosticState | None = None  # the session's diagnostic state (previous steps and outcomes)
     followup: bool = False  # an automatic turn after every step failed
+    knowledge: Knowledge | None = None  # None: not known, the search finds out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,6 +248,8 @@ class ConversationEngine:
         exactly what the admin test search (``/api/kb/search?model=&reader_lang=``) returns."""
         if self._kb is None:
             return []
+        if turn.knowledge is not None and not turn.knowledge.live:
+            return []  # nothing searchable: no round trip, no query embedding
         k = self._s.retrieval_k
         query = query or turn.text
         model = (turn.machine or {}).get("model")
@@ -255,9 +267,10 @@ class ConversationEngine:
             clean.append(p)
         return clean
 
-    async def indexing_notice(self, lang: str) -> str | None:
-        """While manuals are still being indexed: says so, with the progress; None when nothing is pending."""
-        if self._kb is None:
+    async def indexing_notice(self, lang: str, knowledge: Knowledge | None = None) -> str | None:
+        """While manuals are still being indexed: says so, with the progress; None when nothing is pending
+        (known from ``knowledge`` without asking the knowledge base)."""
+        if self._kb is None or knowledge is not None and not knowledge.pending:
             return None
         try:
             stats = await self._kb.stats()
@@ -290,7 +303,7 @@ class ConversationEngine:
         uncovered = self._kb is not None and (
             not passages or (self._s.require_grounding and not await self.covered(query, passages)))
         if uncovered:
-            indexing = await self.indexing_notice(turn.lang)
+            indexing = await self.indexing_notice(turn.lang, turn.knowledge)
             if indexing is not None:  # not "not covered": the manuals that may cover it are not searchable yet
                 yield DeltaEvent(indexing)
                 yield DoneEvent("complete", "indexing", [], {"reason": "indexing"})

@@ -105,7 +105,10 @@ class Consents:
     async def may_store(self, user_id: str) -> bool:
         """May this user's conversation be stored now? A withdrawal always stops it; with consent
         required, only a grant of the current version allows it."""
-        decision = await self.latest(user_id)
+        return self.allows(await self.latest(user_id))
+
+    def allows(self, decision: Decision | None) -> bool:
+        """Does the user's latest ``decision`` (None: never asked) allow storing under the policy?"""
         if decision is not None and not decision.granted:
             return False
         if not self.policy.required:

@@ -18,7 +18,7 @@ import asyncpg
 
 from server.crypto.cipher import TextCipher
 
-__all__ = ["PLAIN_STATE_KEYS", "SessionRow", "Store", "TextCipher"]  # TextCipher: where the repositories take it from
+__all__ = ["PLAIN_STATE_KEYS", "SessionRow", "Store", "TextCipher", "TurnContext", "TurnGate"]  # TextCipher: where the repositories take it from
 
 # keys of sessions.state that SQL reads (who answers the session, the escalation trigger offered): no
 # free text in them; every other key (the diagnostic: steps, outcomes, comments) is sealed
@@ -35,6 +35,70 @@ class SessionRow:
     status: str
     state: dict[str, Any]
     last_seq: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TurnGate:
+    """What decides whether a question may be taken, read in one round trip: the user's latest consent
+    decision (``None``: never decided) and who answers the session."""
+
+    consent_granted: bool | None
+    consent_version: str | None
+    consent_at: Any
+    session_status: str | None  # None: no such session
+    handover_mode: str | None
+    handover_agent: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TurnContext:
+    """What a turn starts from, read in the statement that stores its question and answer rows.
+
+    ``history`` is the session's latest messages before this turn, oldest first; ``kb_live``: the
+    knowledge base has a searchable document; ``kb_pending``: a version is being indexed.
+    """
+
+    inserted: bool  # False: the question's client_id was already stored (a resend); nothing was written
+    history: list[dict[str, str]]
+    state: dict[str, Any]
+    machine_id: str | None
+    kb_live: bool
+    kb_pending: bool
+    found: bool = True  # False: the session row is gone (erased meanwhile)
+
+
+# the knowledge base's two facts a turn needs before it searches, as subqueries of the turn's statement
+_KB_FACTS = """EXISTS (SELECT 1 FROM kb_documents WHERE current_version_id IS NOT NULL) AS kb_live,
+       EXISTS (SELECT 1 FROM kb_versions WHERE status IN ('queued', 'processing')) AS kb_pending"""
+
+# the session's latest $2 messages (oldest first) and its state, in one row
+_CONTEXT_SQL = """SELECT s.state, s.machine_id,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('id', h.id, 'role', h.role, 'text', h.text) ORDER BY h.created_at, h.id), '[]')
+          FROM (SELECT role, text, created_at, id FROM messages WHERE session_id = $1
+                 ORDER BY created_at DESC, id DESC LIMIT $2) h) AS history,
+       """ + _KB_FACTS + """
+  FROM sessions s WHERE s.id = $1"""
+
+# the question and its (streaming) answer row stored, the conversation's language kept, and the
+# context read, in one statement: the reads see the rows as they were before it (no question, no answer)
+_OPEN_TURN_SQL = """WITH question AS (
+    INSERT INTO messages (id, session_id, role, client_id, text, lang, status)
+    VALUES ($1, $3, 'user', $4, $5, $6, 'complete') ON CONFLICT DO NOTHING RETURNING id, created_at),
+  answer AS (  -- a microsecond later: the history orders by created_at, and the answer follows its question
+    INSERT INTO messages (id, session_id, role, reply_to, lang, status, text, created_at)
+    SELECT $2, $3, 'assistant', question.id, $6, 'streaming', $7, question.created_at + interval '1 microsecond'
+      FROM question RETURNING id),
+  relang AS (
+    UPDATE sessions SET lang = $6, updated_at = now() WHERE id = $3 AND $8 AND EXISTS (SELECT 1 FROM question)
+    RETURNING id)
+SELECT EXISTS (SELECT 1 FROM question) AS inserted, (SELECT count(*) FROM answer) AS answers,
+       (SELECT count(*) FROM relang) AS relanged, c.*
+  FROM (""" + _CONTEXT_SQL.replace("$1", "$3").replace("$2", "$9") + """) c"""
+
+
+def json_value(value: Any) -> Any:
+    """A json/jsonb column as Python: decoded by the pool's codec, or still text without one."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class Store:
@@ -58,6 +122,38 @@ class Store:
             return None
         return SessionRow(**{**dict(row), "user_name": self.cipher.open(row["user_name"] or ""),
                              "state": self.open_state(row["state"])})
+
+    # -- a turn's setup: two round trips (the gate, then the rows and the context)
+    async def turn_gate(self, session_id: str, user_id: str, purpose: str) -> TurnGate:
+        """The user's latest consent decision for ``purpose`` and the session's handover mode."""
+        row = await self.pool.fetchrow(
+            "SELECT c.granted, c.version, c.created_at, s.status, s.state->'handover'->>'mode' AS mode,"
+            " s.state->'handover'->>'agent' AS agent"
+            " FROM (SELECT 1) one"
+            " LEFT JOIN LATERAL (SELECT granted, version, created_at FROM user_consents WHERE user_id = $2 AND purpose = $3"
+            "  ORDER BY created_at DESC LIMIT 1) c ON true"
+            " LEFT JOIN sessions s ON s.id = $1", session_id, user_id, purpose)
+        return TurnGate(row["granted"], row["version"], row["created_at"], row["status"], row["mode"], row["agent"])
+
+    async def open_turn(self, question_id: str, answer_id: str, session_id: str, client_id: str, text: str,
+                        lang: str, *, relang: bool, history_limit: int = 20) -> TurnContext:
+        """Store the question and its streaming answer row (and the session's new language when ``relang``)
+        and read what the turn starts from, in one statement; nothing is written for a resent client_id."""
+        row = await self.pool.fetchrow(_OPEN_TURN_SQL, question_id, answer_id, session_id, client_id,
+                                       self.cipher.seal(text), lang, self.cipher.seal(""), relang, history_limit)
+        return self._context(row, inserted=bool(row["inserted"]) if row else False)
+
+    async def turn_context(self, session_id: str, history_limit: int = 20) -> TurnContext:
+        """What a turn starts from (``open_turn``'s read, for an answer whose row is already stored)."""
+        return self._context(await self.pool.fetchrow(_CONTEXT_SQL, session_id, history_limit), inserted=False)
+
+    def _context(self, row: asyncpg.Record | None, *, inserted: bool) -> TurnContext:
+        if row is None:  # the session is gone (erased): an empty context
+            return TurnContext(inserted, [], {}, None, False, False, found=False)
+        history = [{"id": h["id"], "role": h["role"], "text": self.cipher.open(h["text"] or "")}
+                   for h in json_value(row["history"])]
+        return TurnContext(inserted, history, self.open_state(row["state"]), row["machine_id"], row["kb_live"],
+                           row["kb_pending"])
 
     def seal_state(self, state: dict[str, Any]) -> dict[str, Any]:
         """``state`` (or a patch of it) as stored: each value sealed but those of ``PLAIN_STATE_KEYS``."""

@@ -50,6 +50,13 @@ class Mode:
     def closed(self) -> bool:
         return self.mode == "closed"
 
+    @classmethod
+    def of(cls, status: str | None, mode: str | None, agent: str | None) -> Mode:
+        """The mode of a session row: its ``status`` and its ``state->'handover'`` mode and agent."""
+        if status != "closed" and mode != "human":
+            return cls("assistant")
+        return cls("closed" if status == "closed" else "human", agent or "")
+
 
 class Handovers:
     """Claim, release and close of tickets; typing; the claim time-out sweep; the mode of a session."""
@@ -68,11 +75,9 @@ class Handovers:
         row = await self._pool.fetchrow(
             "SELECT status, state->'handover'->>'mode' AS mode, state->'handover'->>'agent' AS agent"
             " FROM sessions WHERE id = $1", session_id)
-        if row is None or row["status"] != "closed" and row["mode"] != "human":
+        if row is None:
             return Mode("assistant")
-        if row["status"] == "closed":
-            return Mode("closed", row["agent"] or "")
-        return Mode("human", row["agent"] or "")
+        return Mode.of(row["status"], row["mode"], row["agent"])
 
     async def claim(self, escalation_id: int, principal: Principal) -> dict[str, Any]:
         """Take the ticket: the agent answers the user from now on, the assistant is silent."""
