@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import time
@@ -16,7 +17,7 @@ from pgvector import SparseVector
 from core.errors import AppError
 from core.health import ComponentHealth, Status
 from core.logs import get_logger
-from knowledge import sniff
+from knowledge import sniff, view
 from knowledge.embedders import DimensionProbe, Embedder, sparse_head
 from knowledge.errors import DocumentNotFound, EmbedderMismatch, InvalidRequest
 from knowledge.files import FileStore
@@ -307,6 +308,17 @@ class KnowledgeBase:
         except FileNotFoundError as exc:
             raise DocumentNotFound(f"the file of document {document_id} is missing from storage") from exc
         return data, row["content_type"], row["filename"]
+
+    async def document_view(self, document_id: int, *, cited: str = "") -> str:
+        """The visible version as a readable HTML page with each section at its anchor and the ``cited``
+        one marked (``knowledge.view``), parsed again in a worker process like an upload (the original
+        markup is never passed on)."""
+        data, content_type, filename = await self.get_file(document_id)
+        row = await self.pool.fetchrow("SELECT title, lang FROM kb_documents WHERE id = $1", document_id)
+        parsed = await self.ingestor.parser.parse(data, content_type, filename=filename, max_pages=self.limits.max_pages)
+        if row is not None and row["title"]:
+            parsed = dataclasses.replace(parsed, title=row["title"])
+        return view.render(parsed, lang=row["lang"] if row is not None else None, cited=cited)
 
     # -- search ------------------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ class Block:
     page: int | None
     section: tuple[str, ...]
     header: str = ""
-    anchor: str = ""  # the id of the section's heading in an HTML page (a citation opens it there)
+    anchor: str = ""  # the id of the section's heading (HTML: its own; other formats: its slug); a citation opens it
 
     @property
     def text(self) -> str:
@@ -158,9 +158,9 @@ class Passage:
 
 
 def document_url(document_id: int, page: int | None, anchor: str = "") -> str:
-    """Link to the original file, at the page when the format has pages, at the section's anchor when
-    the page has one (HTML headings with an id or a named link)."""
-    base = f"/api/kb/documents/{document_id}/file"
+    """Where a citation opens the manual: a paged file (PDF) at its page; any other format as the
+    readable page of ``knowledge.view``, at the section's anchor when it has one."""
     if page:
-        return f"{base}#page={page}"
+        return f"/api/kb/documents/{document_id}/file#page={page}"
+    base = f"/api/kb/documents/{document_id}/view"
     return f"{base}#{quote(anchor, safe='-._~:')}" if anchor else base

@@ -53,21 +53,25 @@
       });
     });
   }
-  // Document files need the bearer token: fetch, then show from a blob (PDF as PDF, anything else as plain text).
+  // Document files need the bearer token: fetch, then show from a blob (PDF as PDF, the server's readable page of a
+  // manual (/view, escaped text under a no-script policy) as HTML, anything else as plain text).
   function openDoc(e) {
     e.preventDefault();
     var url = e.currentTarget.getAttribute('href'), hash = url.indexOf('#') >= 0 ? url.slice(url.indexOf('#')) : '';
+    var path = url.replace(/#.*$/, '');
     var win = window.open('', '_blank');
     if (win) win.opener = null;
-    fetch(url.replace(/#.*$/, ''), { headers: { Authorization: 'Bearer ' + state.token } })
+    fetch(/\/view$/.test(path) && hash.length > 1 ? path + '?at=' + hash.slice(1) : path, { headers: { Authorization: 'Bearer ' + state.token } })
       .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.blob(); })
       .then(function (b) {
-        var u = URL.createObjectURL(new Blob([b], { type: /pdf/.test(b.type) ? 'application/pdf' : 'text/plain;charset=utf-8' })) + hash;
+        var type = /pdf/.test(b.type) ? 'application/pdf'
+          : /\/view$/.test(path) && /^text\/html/.test(b.type) ? 'text/html;charset=utf-8' : 'text/plain;charset=utf-8';
+        var u = URL.createObjectURL(new Blob([b], { type: type })) + hash;
         if (win) win.location.href = u;
       }).catch(function (err) { if (win) win.close(); toast('Could not open the document: ' + err.message, true); });
   }
   // API paths are made relative to the console (so it works under a root path such as /ai); nothing else is linked.
-  function relative(u) { u = String(u || '').replace(/^\/+/, ''); return /^api\/[\w\/.#=-]*$/.test(u) ? u : null; }
+  function relative(u) { u = String(u || '').replace(/^\/+/, ''); return /^api\/[\w\/.#=%-]*$/.test(u) ? u : null; }
   function fail(where) { return function (e) { toast(where + ': ' + (e.status === 404 ? 'not available on this server yet' : e.message), true); }; }
 
   // Multipart upload with XHR so the browser reports upload progress.

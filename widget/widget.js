@@ -1034,15 +1034,19 @@
     if (f.machine && f.machine.id) { this.machine = f.machine; this.machineId = f.machine.id; this.renderMachine(); }
   };
   // The manual endpoint wants the bearer token, which a plain link cannot send: fetch it, then show it from a
-  // blob. Only PDF keeps its type; anything else is shown as plain text so an HTML manual can never run here.
+  // blob. PDF keeps its type, and so does the server's readable page of a manual (/view: written by the server
+  // from escaped text, with a policy in the page that allows no script); anything else is shown as plain text,
+  // so an uploaded HTML manual can never run here. The #page or #anchor goes on the blob's address; /view is
+  // asked to mark the cited section (?at=anchor), since the blob takes on this page's style policy.
   P.openDoc = function (url) {
-    var self = this, hash = url.indexOf('#') >= 0 ? url.slice(url.indexOf('#')) : '';
+    var self = this, hash = url.indexOf('#') >= 0 ? url.slice(url.indexOf('#')) : '', path = url.replace(/#.*$/, '');
     var win = window.open('', '_blank');
     if (win) win.opener = null;
     this.getToken().then(function (token) {
-      return fetch(url.replace(/#.*$/, ''), { headers: { Authorization: 'Bearer ' + token } });
+      return fetch(/\/view$/.test(path) && hash.length > 1 ? path + '?at=' + hash.slice(1) : path, { headers: { Authorization: 'Bearer ' + token } });
     }).then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.blob(); }).then(function (b) {
-      var type = /pdf/.test(b.type) ? 'application/pdf' : 'text/plain;charset=utf-8';
+      var type = /pdf/.test(b.type) ? 'application/pdf'
+        : /\/view$/.test(path) && /^text\/html/.test(b.type) ? 'text/html;charset=utf-8' : 'text/plain;charset=utf-8';
       var u = URL.createObjectURL(new Blob([b], { type: type })) + hash;
       if (win) win.location.href = u; else window.open(u, '_blank', 'noopener');
     }).catch(function () { if (win) win.close(); self.sys('error'); });

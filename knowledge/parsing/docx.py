@@ -61,7 +61,7 @@ def parse(data: bytes, *, filename: str = "", max_pages: int = 0) -> ParsedDocum
 
     def flush() -> None:
         if pending:
-            blocks.append(Block("list", tuple(pending), 1, sections.current))
+            blocks.append(Block("list", tuple(pending), 1, sections.current, anchor=sections.anchor))
             pending.clear()
 
     for item in document.iter_inner_content():
@@ -70,7 +70,7 @@ def parse(data: bytes, *, filename: str = "", max_pages: int = 0) -> ParsedDocum
             rows = [" | ".join(c.text.strip() for c in r.cells) for r in item.rows]
             if rows:
                 header = rows[0] if len(rows) > 1 else ""
-                blocks.append(Block("table", tuple(rows[1:]) or tuple(rows), 1, sections.current, header=header))
+                blocks.append(Block("table", tuple(rows[1:]) or tuple(rows), 1, sections.current, header=header, anchor=sections.anchor))
             continue
         if not isinstance(item, Paragraph):
             continue
@@ -92,7 +92,7 @@ def parse(data: bytes, *, filename: str = "", max_pages: int = 0) -> ParsedDocum
         else:
             flush()
             number = 0
-            blocks.append(Block("paragraph", (text,), 1, sections.current))
+            blocks.append(Block("paragraph", (text,), 1, sections.current, anchor=sections.anchor))
     flush()
     title = document.core_properties.title or title_from(blocks, "document")
     return ParsedDocument(title, sniff.DOCX, 1, tuple(blocks), paged=False)

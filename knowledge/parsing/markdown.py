@@ -1,4 +1,5 @@
-"""Markdown (CommonMark with tables, via markdown-it): headings, paragraphs, lists, tables, code."""
+"""Markdown (CommonMark with tables, via markdown-it): headings (each with its anchor, as GitHub makes it),
+paragraphs, lists, tables, code."""
 
 from __future__ import annotations
 
@@ -31,22 +32,22 @@ def parse(data: bytes, *, filename: str = "", max_pages: int = 0) -> ParsedDocum
         if tok.type == "paragraph_open":
             content = tokens[i + 1].content.strip()
             if content:
-                blocks.append(Block("paragraph", (content,), page, sections.current))
+                blocks.append(Block("paragraph", (content,), page, sections.current, anchor=sections.anchor))
             i += 3
             continue
         if tok.type in ("bullet_list_open", "ordered_list_open"):
             items, i = _list(tokens, i)
             if items:
-                blocks.append(Block("list", tuple(items), page, sections.current))
+                blocks.append(Block("list", tuple(items), page, sections.current, anchor=sections.anchor))
             continue
         if tok.type == "table_open":
             header, rows, i = _table(tokens, i)
             if rows:
-                blocks.append(Block("table", tuple(rows), page, sections.current, header=header))
+                blocks.append(Block("table", tuple(rows), page, sections.current, header=header, anchor=sections.anchor))
             continue
         if tok.type in ("fence", "code_block"):
             if tok.content.strip():
-                blocks.append(Block("pre", (tok.content.rstrip(),), page, sections.current))
+                blocks.append(Block("pre", (tok.content.rstrip(),), page, sections.current, anchor=sections.anchor))
         i += 1
     return ParsedDocument(title_from(blocks, filename), sniff.MARKDOWN, 1, tuple(blocks), paged=False)
 

@@ -58,6 +58,98 @@ ANCHORS = (
     "Ancient myths, legends and famous historical battles.",
 )
 
+# The same everyday subjects in the other five languages. A question is closer to text in its own
+# language, so with English anchors only, an off-topic question in Norwegian or Spanish came out
+# closer to the Norwegian or Spanish manual than to any anchor; with anchors in every language the
+# question's language weighs the same on both sides of the margin.
+TRANSLATED_ANCHORS = {
+    "el": (
+        "Συνταγές μαγειρικής για φαγητό και γλυκά στο σπίτι.",
+        "Αποτελέσματα ποδοσφαίρου και μπάσκετ και νέα από τον αθλητισμό.",
+        "Η πρόγνωση του καιρού για αύριο: ήλιος, βροχή και άνεμοι.",
+        "Τράπεζες, μισθοί, φόροι και οι τιμές στην οικονομία.",
+        "Ταξίδια και εκδρομές: ξενοδοχεία, πτήσεις και αξιοθέατα.",
+        "Η ιστορία της αρχαίας Ελλάδας, πόλεμοι και βασιλιάδες.",
+        "Υγεία και ιατρική: ασθένειες, φάρμακα και γιατροί.",
+        "Ταινίες, σειρές, τραγούδια και συναυλίες.",
+        "Επιστήμη και διάστημα: πλανήτες, αστέρια και γαλαξίες.",
+        "Κατοικίδια ζώα: σκύλοι, γάτες και η φροντίδα τους.",
+        "Πολιτική, εκλογές, κόμματα και η κυβέρνηση.",
+        "Σχολείο και μαθήματα: μαθηματικά, γλώσσα και εξετάσεις.",
+        "Βιβλία, λογοτεχνία, ποίηση και συγγραφείς.",
+        "Κήπος, λουλούδια και φυτά στο μπαλκόνι.",
+    ),
+    "ar": (
+        "وصفات طبخ لأطباق الغداء والحلويات في البيت.",
+        "نتائج مباريات كرة القدم وأخبار الرياضة.",
+        "توقعات الطقس لليوم وغدا: شمس ومطر ورياح.",
+        "البنوك والأسعار والضرائب وأخبار الاقتصاد.",
+        "السفر والعطلات: الفنادق والرحلات الجوية والمعالم السياحية.",
+        "تاريخ الحضارات القديمة والملوك والحروب.",
+        "الصحة والطب: الأمراض والأدوية ونصائح الأطباء.",
+        "الأفلام والمسلسلات والأغاني والحفلات الموسيقية.",
+        "العلوم والفضاء: الكواكب والنجوم والمجرات.",
+        "الحيوانات الأليفة: القطط والكلاب ورعايتها.",
+        "السياسة والانتخابات والأحزاب والحكومة.",
+        "المدرسة والدروس: الرياضيات واللغة والامتحانات.",
+        "الكتب والأدب والشعر والكتّاب المشهورون.",
+        "الدين والأعياد والتقاليد والمناسبات العائلية.",
+    ),
+    "es": (
+        "Recetas de cocina para comidas caseras y postres.",
+        "Resultados del fútbol y noticias deportivas de la liga.",
+        "El pronóstico del tiempo: sol, lluvia y viento para mañana.",
+        "Bancos, sueldos, impuestos y precios de la economía.",
+        "Viajes y vacaciones: hoteles, vuelos y lugares turísticos.",
+        "La historia de reyes, imperios y guerras antiguas.",
+        "Salud y medicina: enfermedades, medicamentos y médicos.",
+        "Películas, series, canciones y conciertos.",
+        "Ciencia y espacio: planetas, estrellas y galaxias.",
+        "Mascotas: perros, gatos y su cuidado.",
+        "Política, elecciones, partidos y el gobierno.",
+        "La escuela y los deberes: matemáticas, lengua y exámenes.",
+        "Libros, novelas, poesía y escritores famosos.",
+        "Arte, pintura y exposiciones de los museos.",
+    ),
+    "tr": (
+        "Ev mutfağı, tatlılar ve pratik tarifler.",
+        "Futbol maç sonuçları ve spor haberleri.",
+        "Hava durumu tahmini: güneş, yağmur ve rüzgar.",
+        "Bankalar, maaşlar, vergiler ve ekonomideki fiyatlar.",
+        "Seyahat ve tatil: oteller, uçuşlar ve gezilecek yerler.",
+        "Osmanlı tarihi, padişahlar ve eski savaşlar.",
+        "Sağlık ve tıp: hastalıklar, ilaçlar ve doktorlar.",
+        "Filmler, diziler, şarkılar ve konserler.",
+        "Bilim ve uzay: gezegenler, yıldızlar ve galaksiler.",
+        "Evcil hayvanlar: köpekler, kediler ve bakımları.",
+        "Siyaset, seçimler, partiler ve hükümet.",
+        "Okul ve dersler: matematik, dil ve sınavlar.",
+        "Kitaplar, edebiyat, şiir ve ünlü yazarlar.",
+        "Bahçe, çiçekler ve balkonda sebze yetiştirmek.",
+    ),
+    "no": (
+        "Matoppskrifter for middag og kaker hjemme.",
+        "Fotballresultater og nyheter fra idretten.",
+        "Værmeldingen for i morgen: sol, regn og vind.",
+        "Banker, lønn, skatt og priser i økonomien.",
+        "Reiser og ferie: hoteller, flyreiser og severdigheter.",
+        "Historien om vikinger, konger og gamle kriger.",
+        "Helse og medisin: sykdommer, medisiner og leger.",
+        "Filmer, serier, sanger og konserter.",
+        "Vitenskap og verdensrommet: planeter, stjerner og galakser.",
+        "Kjæledyr: hunder, katter og stell av dem.",
+        "Politikk, valg, partier og regjeringen.",
+        "Skole og lekser: matematikk, språk og prøver.",
+        "Bøker, litteratur, dikt og kjente forfattere.",
+        "Håndarbeid og hobbyer: strikking, sying og maling.",
+    ),
+}
+
+
+def all_anchors() -> tuple[str, ...]:
+    """Every anchor text: the English ones and their counterparts in the other five languages."""
+    return ANCHORS + tuple(text for texts in TRANSLATED_ANCHORS.values() for text in texts)
+
 
 class Candidate(Protocol):
     """What the gate reads of a retrieved passage (knowledge.Passage has it)."""
@@ -82,7 +174,7 @@ class RelevanceGate:
     async def _anchor_matrix(self) -> np.ndarray:
         async with self._lock:
             if self._anchors is None:
-                self._anchors = np.asarray(await self._embedder.embed_passages(list(ANCHORS)), dtype=np.float32)
+                self._anchors = np.asarray(await self._embedder.embed_passages(list(all_anchors())), dtype=np.float32)
         return self._anchors
 
     async def judge(self, query: str, passages: Sequence[Candidate]) -> tuple[bool, float | None]:

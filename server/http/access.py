@@ -38,6 +38,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
     ("DELETE", "/api/kb/documents/{document_id:int}"): ("admin", "audited"),
     ("POST", "/api/kb/documents/{document_id:int}/reindex"): ("admin", "audited"),
     ("GET", "/api/kb/documents/{document_id:int}/file"): ("operator", "operators: manuals only, of their machines' models"),
+    ("GET", "/api/kb/documents/{document_id:int}/view"): ("operator", "operators: manuals only, of their machines' models"),
     ("GET", "/api/kb/search"): ("admin", ""),
     ("POST", "/api/kb/entries"): ("admin", "audited"),
     ("GET", "/api/kb/entries"): ("admin", ""),

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from core.errors import BadRequest, DependencyUnavailable, NotFound
 from core.logs import get_logger
-from knowledge import KnowledgeBase
+from knowledge import KnowledgeBase, view
 from server.auth import Principal, TokenVerifier, require_principal
 from server.http.bodies import (
     MULTIPART_OVERHEAD,
@@ -76,6 +76,7 @@ class KnowledgeRoutes:
             Route("/api/kb/documents/{document_id:int}", self.delete_document, methods=["DELETE"]),
             Route("/api/kb/documents/{document_id:int}/reindex", self.reindex_document, methods=["POST"]),
             Route("/api/kb/documents/{document_id:int}/file", self.document_file, methods=["GET"]),
+            Route("/api/kb/documents/{document_id:int}/view", self.document_view, methods=["GET"]),
             Route("/api/kb/search", self.search, methods=["GET"]),
             Route("/api/kb/entries", self.add_entry, methods=["POST"]),
             Route("/api/kb/entries", self.list_entries, methods=["GET"]),
@@ -153,6 +154,24 @@ class KnowledgeRoutes:
             "Content-Disposition": f'inline; filename="{safe}"',
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "sandbox",
+            "Cache-Control": "private, max-age=300",
+        })
+
+    async def document_view(self, request: Request) -> Response:
+        """The manual as a readable page with each section at its anchor (``?at=``: the cited one, marked):
+        where citations of HTML, Markdown, text and DOCX manuals open (``knowledge.view``; the same access
+        as the file)."""
+        principal = await require_principal(request, self._verifier, role="operator")
+        kb = self._base()
+        if not principal.has_role("support"):
+            await self._check_operator_may_read(principal, kb, _doc_id(request))
+        cited = request.query_params.get("at", "")
+        if len(cited) > 200:
+            raise BadRequest("at: an anchor of at most 200 characters", code="kb_bad_request")
+        page = await kb.document_view(_doc_id(request), cited=cited)
+        return Response(page, media_type="text/html; charset=utf-8", headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": view.CSP,
             "Cache-Control": "private, max-age=300",
         })
 

@@ -119,11 +119,21 @@ async def test_answer_cites_the_manual_and_the_chip_opens_it(server: Any, llm_se
     chip = answer.locator(".cites a.chip").first
     await expect(chip).to_contain_text("[1]")
     href = await chip.get_attribute("href")
-    assert href and href.startswith(server.url + "/api/kb/documents/") and "/file" in href
+    # a Markdown manual: the citation opens the readable page at the cited section's anchor
+    assert href and href.startswith(server.url + "/api/kb/documents/") and href.endswith("/view#alarm-e-17-pump-pressure-low")
     assert await chip.get_attribute("rel") == "noopener noreferrer"
     await shot(page, "citations")
     async with page.context.expect_page() as popup_info:
         await chip.click()
     popup = await popup_info.value
-    await expect(popup.locator("body")).to_contain_text("Alarm E-17", timeout=TIMEOUT)
-    assert popup.url.startswith("blob:")
+    cited = popup.locator("section:target")
+    await expect(cited).to_contain_text("Alarm E-17", timeout=TIMEOUT)
+    await expect(cited).to_contain_text("suction filter")
+    await expect(cited).not_to_contain_text("fuse F3")  # the next section is not the cited one
+    assert popup.url.startswith("blob:") and popup.url.endswith("#alarm-e-17-pump-pressure-low")
+    # highlighted (marked: the blob takes on the demo page's style policy, so no inline style applies) and
+    # scrolled to: the section's top is inside the window; nothing outside it is marked
+    await expect(cited.locator("mark").first).to_be_visible()
+    assert await popup.locator("mark").count() == await cited.locator("mark").count() > 0
+    assert await cited.evaluate("e => e.getBoundingClientRect().top < window.innerHeight")
+    await shot(popup, "citation-opened")

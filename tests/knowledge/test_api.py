@@ -47,7 +47,7 @@ ADMIN_ENDPOINTS = [
 async def test_every_admin_endpoint_needs_the_admin_role(settings_factory, running_server, make_token, shared_data_dir, tmp_path):
     async with running_server(_settings(settings_factory, shared_data_dir, tmp_path)) as srv:
         async with httpx.AsyncClient(base_url=srv.url, timeout=30) as client:
-            for method, path in [*ADMIN_ENDPOINTS, ("GET", "/api/kb/documents/1/file")]:
+            for method, path in [*ADMIN_ENDPOINTS, ("GET", "/api/kb/documents/1/file"), ("GET", "/api/kb/documents/1/view")]:
                 r = await client.request(method, path)
                 assert r.status_code == 401, (method, path)
                 assert r.json()["error"]["code"] == "token_missing"
@@ -98,6 +98,18 @@ async def test_upload_progress_search_file_replace_reindex_delete(settings_facto
             file = await client.get(f"/api/kb/documents/{doc_id}/file", headers=operator)
             assert file.headers["content-type"].startswith("text/markdown") and file.content == documents.MARKDOWN
 
+            # a citation of the Markdown edition opens the readable page at the cited section
+            found = (await client.get("/api/kb/search", headers=admin, params={"q": "E22 pump cavitation", "k": 3})).json()
+            top = found["passages"][0]
+            assert top["page"] is None and top["url"] == f"/api/kb/documents/{doc_id}/view#troubleshooting", top
+            page = await client.get(top["url"].split("#")[0], headers=operator)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            assert "script-src" not in page.headers["content-security-policy"]
+            assert "default-src 'none'" in page.headers["content-security-policy"]
+            section = page.text.split('<section id="troubleshooting">', 1)[1].split("</section>", 1)[0]
+            assert "<td>E22</td><td>Pump cavitation</td>" in section and "Replace the filter" not in section
+            assert '<section id="every-250-h">' in page.text
+
             r = await client.post(f"/api/kb/documents/{doc_id}/reindex", headers=admin)
             assert r.status_code == 202
             doc = await _wait_ready(client, doc_id, admin)
@@ -107,6 +119,7 @@ async def test_upload_progress_search_file_replace_reindex_delete(settings_facto
             assert r.status_code == 204
             assert (await client.get(f"/api/kb/documents/{doc_id}", headers=admin)).status_code == 404
             assert (await client.get(f"/api/kb/documents/{doc_id}/file", headers=operator)).status_code == 404
+            assert (await client.get(f"/api/kb/documents/{doc_id}/view", headers=operator)).status_code == 404
 
 
 async def test_bad_uploads_get_a_reason_and_leave_nothing(settings_factory, running_server, make_token, shared_data_dir, tmp_path):

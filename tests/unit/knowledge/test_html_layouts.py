@@ -48,9 +48,9 @@ def test_a_citation_opens_the_section_at_its_anchor() -> None:
     assert [b.anchor for b in doc.blocks] == ["battery-replacement", "leds", "own"]
     chunks = Chunker(words, target=50).chunk(doc.blocks, doc.title)
     assert [c.anchor for c in chunks] == ["battery-replacement", "leds", "own"]
-    assert document_url(7, None, "battery-replacement") == "/api/kb/documents/7/file#battery-replacement"
+    assert document_url(7, None, "battery-replacement") == "/api/kb/documents/7/view#battery-replacement"
     assert document_url(7, 3, "ignored") == "/api/kb/documents/7/file#page=3"
-    assert document_url(7, None) == "/api/kb/documents/7/file"
+    assert document_url(7, None) == "/api/kb/documents/7/view"
 
 
 def test_a_markdown_heading_has_its_entities_decoded() -> None:
@@ -63,7 +63,19 @@ def test_a_manual_page_layout_gets_its_sections_and_title() -> None:
             b"OPTIONS\n       -t TEST, --test=TEST\n              Executes TEST immediately.\n\n"
             b"              short - runs SMART Short Self Test.\n")
     doc = parse_text(page, filename="smartctl.txt")
-    assert doc.title == "SMARTCTL(8) SMART Monitoring Tools SMARTCTL(8)"
+    assert doc.title == "smartctl - Control and Monitor Utility for SMART Disks"  # the NAME line, not the header
     sections = [b.section for b in doc.blocks]
     assert sections[0] == ("NAME",)
     assert sections[1] == sections[2] == ("OPTIONS", "-t TEST, --test=TEST")
+
+
+def test_a_manual_page_in_lower_case_gets_its_name_line_as_title_and_loses_its_header_and_footer() -> None:
+    page = (b"scanimage(1)             SANE Scanner Access Now Easy             scanimage(1)\n\n\n\n"
+            b"NAME\n       scanimage - scan an image\n\n"
+            b"DESCRIPTION\n       scanimage is a command-line interface to control image acquisition devices.\n\n\n"
+            b"                                  10 Jul 2008                     scanimage(1)\n")
+    doc = parse_text(page, filename="scanimage.txt")
+    assert doc.title == "scanimage - scan an image"
+    texts = " ".join(b.text for b in doc.blocks)
+    assert "command-line interface" in texts
+    assert "scanimage(1)" not in texts and "10 Jul 2008" not in texts
