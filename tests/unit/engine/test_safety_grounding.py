@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from core.languages import LANGUAGES
-from server.engine.grounding import ANCHORS, RelevanceGate
+from server.engine.grounding import ANCHORS, TRANSLATED_ANCHORS, RelevanceGate
 from server.engine.safety import DANGER, mentions_danger, neutralise
 
 
@@ -50,6 +50,7 @@ class Passage:
     similarity: float
     kind: str = "manual"
     matched_codes: tuple[str, ...] = ()
+    lang: str | None = None
 
 
 def judge(gate: RelevanceGate, passages: list[Passage]) -> tuple[bool, float | None]:
@@ -80,3 +81,28 @@ def test_a_saved_resolution_does_not_pass_the_gate_on_its_own() -> None:
     covered, margin = judge(gate, [Passage(0.1, kind="resolution")])  # far below the anchors
     assert not covered and margin is not None
     assert judge(gate, [Passage(0.1, kind="correction")]) == (True, None)
+
+
+class LanguageAxes:
+    """English anchors on one axis, Norwegian anchors on a second, the others on a third."""
+
+    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        norwegian = set(TRANSLATED_ANCHORS["no"])
+        return [[1.0, 0.0, 0.0] if t in ANCHORS else [0.0, 1.0, 0.0] if t in norwegian else [0.0, 0.0, 1.0]
+                for t in texts]
+
+    async def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        return [[0.6, 0.69, 0.0] for _ in texts]  # English anchors 0.6 away, Norwegian ones 0.69
+
+
+def test_each_passage_is_weighed_against_the_anchors_of_its_own_language() -> None:
+    gate = RelevanceGate(LanguageAxes(), min_margin=0.05)  # type: ignore[arg-type]
+    covered, margin = asyncio.run(gate.judge("?", [Passage(0.7, lang="no")]))
+    assert not covered and margin == pytest.approx(0.01)  # a Norwegian passage against the Norwegian anchors
+    covered, margin = asyncio.run(gate.judge("?", [Passage(0.7, lang="en")]))
+    assert covered and margin == pytest.approx(0.1)
+    for lang in (None, "de"):  # no anchors in that language: the English ones
+        assert asyncio.run(gate.judge("?", [Passage(0.7, lang=lang)]))[1] == pytest.approx(0.1)
+    # the best lead over the passages decides
+    covered, margin = asyncio.run(gate.judge("?", [Passage(0.7, lang="no"), Passage(0.68, lang="en")]))
+    assert covered and margin == pytest.approx(0.08)
