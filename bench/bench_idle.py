@@ -441,15 +441,21 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
         "",
     ]
     lines += [
-        "Where an idle connection's memory goes (`--tracemalloc 1000`, Python allocations per connection, run of",
-        "2026-12-02): uvicorn's protocol object and the ASGI scope about 6 KB; the coroutine chain of the",
-        "Starlette middleware and routing, suspended for the socket's life, about 5 KB; the hub's four tasks",
-        "(uvicorn's ASGI task, the send and receive loops, the token-expiry guard) and their frames about 5.5 KB;",
-        "the remaining websockets parser, connection object, session row and fan-out subscription a few KB.",
+        "Where an idle connection's memory went (`--tracemalloc 1000`, Python allocations per connection, run of",
+        "2026-12-02, before the last three removals below): uvicorn's protocol object and the ASGI scope about",
+        "6 KB; the coroutine chain of the Starlette middleware and routing, suspended for the socket's life,",
+        "about 5 KB; the hub's four tasks (uvicorn's ASGI task, the send and receive loops, the token-expiry",
+        "guard) and their frames about 5.5 KB; the remaining websockets parser, connection object, session row",
+        "and fan-out subscription a few KB.",
         "Already removed: permessage-deflate by default (its zlib state is the whole difference between the",
         "two service columns, the configuration of the 71 KiB measured before), the parsed handshake request",
         "and response kept per socket, uvicorn's `asyncio.Queue` and `asyncio.Event` per socket and the",
-        "connection's own empty outbox ring buffer (server/chat/transport.py, server/chat/connection.py).",
+        "connection's own empty outbox ring buffer (server/chat/transport.py, server/chat/connection.py);",
+        "the HTTP-only middleware, exception middleware and router between the socket and the hub (the",
+        "WebSocket routes are served just inside the request-context middleware, server/http/middleware.py);",
+        "the receive loop's own task (it runs in uvicorn's ASGI task) and the token-expiry task (a loop timer",
+        "that renews the connection's entry and closes the socket at expiry, server/chat/hub.py): an idle",
+        "socket keeps the ASGI task and the send loop, two coroutine stacks instead of four.",
         "",
     ]
     series: dict[str, list[tuple[float, float]]] = {}

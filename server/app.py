@@ -48,7 +48,7 @@ from server.http.admin import AdminRoutes
 from server.http.handover import HandoverRoutes
 from server.http.health import HealthRoutes
 from server.http.kb import KnowledgeRoutes
-from server.http.middleware import RequestContext, app_error, http_error
+from server.http.middleware import RequestContext, WebSocketRoutes, app_error, http_error
 from server.http.privacy import PrivacyRoutes
 from server.http.ratelimit import HttpLimits, RateLimitMiddleware
 from server.http.resolutions import ResolutionRoutes
@@ -299,12 +299,15 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, tracing: T
                 log.info("app.stopping")
         log.info("app.stopped")
 
+    sockets = [route for route in assembly.routes if isinstance(route, WebSocketRoute)]
     middleware = [
         Middleware(RequestContext, metrics=metrics, access_level=settings.access_log),
+        # the WebSocket routes straight after RequestContext: an open socket keeps no HTTP-only layer suspended
+        Middleware(WebSocketRoutes, routes=sockets),
         Middleware(GZipMiddleware, minimum_size=1024),
     ]
     if assembly.http_limits is not None:  # inside RequestContext: a 429 has its request id and access line
-        middleware.insert(1, Middleware(RateLimitMiddleware, limits=assembly.http_limits))
+        middleware.insert(2, Middleware(RateLimitMiddleware, limits=assembly.http_limits))
     if settings.allowed_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
                                      allow_methods=["GET", "POST", "PUT", "DELETE"],

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -121,44 +122,65 @@ class Hub:
             await self._serve(conn)
 
     async def _serve(self, conn: Connection) -> None:
+        """The receive loop runs in the connection's own ASGI task, beside one send-loop task and the token's
+        timer: an idle socket keeps two coroutines, not four (docs/performance.md, "Idle connections")."""
         if not await self._admit_connection(conn):
             return
         metrics = self.metrics
         metrics.ws_connections.inc()
-        guard = asyncio.create_task(self._guard(conn), name=f"ws.guard.{conn.conn_id}")
-        conn.tasks.add(guard)
-        guard.add_done_callback(conn.tasks.discard)
+        serving = asyncio.current_task()
+        assert serving is not None
+        self._guard(conn)
         sender = asyncio.create_task(self._send_loop(conn), name=f"ws.send.{conn.conn_id}")
-        receiver = asyncio.create_task(self._receive_loop(conn), name=f"ws.recv.{conn.conn_id}")
+
+        def sender_ended(task: asyncio.Task[None]) -> None:
+            if not conn.closed and not task.cancelled():
+                serving.cancel()  # the send loop failed: stop the receive loop (CancelledError below)
+
+        sender.add_done_callback(sender_ended)
         try:
-            finished, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
-                failure = task.exception()
-                if isinstance(failure, (RedisUnavailable, *REDIS_DOWN)):
-                    # a Redis outage while this client was catching up: not our fault, not final
-                    log.warning("hub.connection_unavailable", conn_id=conn.conn_id, error=type(failure).__name__)
-                    with contextlib.suppress(Exception):
-                        await conn.ws.send_text(dumps(protocol.Error(UNAVAILABLE, UNAVAILABLE_TEXT)))
-                        await conn.ws.close(Close.TRY_AGAIN, "temporarily unavailable: reconnect and resume")
-                elif failure is not None and not isinstance(failure, WebSocketDisconnect | ClientGone):
-                    # a fault of ours or of a dependency: say so, count it, tell the client to come back
-                    metrics.protocol_errors.labels("internal_error").inc()
-                    log.error("hub.connection_failed", conn_id=conn.conn_id, error=type(failure).__name__,
-                              detail=str(failure)[:300], exc_info=failure)
-                    with contextlib.suppress(Exception):
-                        await conn.ws.send_text(dumps(protocol.Error(
-                            "internal_error", "the server hit an error; reconnect to continue")))
-                        await conn.ws.close(Close.INTERNAL, "internal error: reconnect and resume")
+            failure: BaseException | None = None
+            try:
+                try:
+                    await self._receive_loop(conn)
+                finally:
+                    conn.closed = True  # from here on, the send loop's end cancels nothing
+            except asyncio.CancelledError:
+                if not sender.done() or sender.cancelled() or sender.exception() is None:
+                    raise  # cancelled from outside (shutdown), not by the send loop
+                serving.uncancel()
+                failure = sender.exception()
+            except Exception as exc:
+                failure = exc
+            if isinstance(failure, (RedisUnavailable, *REDIS_DOWN)):
+                # a Redis outage while this client was catching up: not our fault, not final
+                log.warning("hub.connection_unavailable", conn_id=conn.conn_id, error=type(failure).__name__)
+                with contextlib.suppress(Exception):
+                    await conn.ws.send_text(dumps(protocol.Error(UNAVAILABLE, UNAVAILABLE_TEXT)))
+                    await conn.ws.close(Close.TRY_AGAIN, "temporarily unavailable: reconnect and resume")
+            elif failure is not None and not isinstance(failure, WebSocketDisconnect | ClientGone):
+                # a fault of ours or of a dependency: say so, count it, tell the client to come back
+                metrics.protocol_errors.labels("internal_error").inc()
+                log.error("hub.connection_failed", conn_id=conn.conn_id, error=type(failure).__name__,
+                          detail=str(failure)[:300], exc_info=failure)
+                with contextlib.suppress(Exception):
+                    await conn.ws.send_text(dumps(protocol.Error(
+                        "internal_error", "the server hit an error; reconnect to continue")))
+                    await conn.ws.close(Close.INTERNAL, "internal error: reconnect and resume")
         finally:
+            conn.closed = True
+            if conn.guard is not None:
+                conn.guard.cancel()
+                conn.guard = None
             metrics.ws_connections.dec()
             assert conn.principal is not None
             await self.limits.close_connection(conn.principal, conn.conn_id)
             if conn.subscription:
                 await self.fanout.unfollow(conn.subscription)
             self._leave_session(conn)
-            for task in (sender, receiver, *conn.tasks):
+            for task in (sender, *conn.tasks):
                 task.cancel()
-            for task in (sender, receiver, *conn.tasks):
+            for task in (sender, *conn.tasks):
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, ClientGone):
                     await task
 
@@ -274,22 +296,54 @@ class Hub:
                            f"this user already has {limit} open connections; close one first", Close.RATE_LIMITED)
         return False
 
-    async def _guard(self, conn: Connection) -> None:
+    def _guard(self, conn: Connection) -> None:
         """Close the socket with 4002 when its token stops being accepted (``exp`` plus JWT_LEEWAY_SECONDS):
-        the token is not only checked at hello. Until then, keep the connection counted (its entry lapses)."""
+        the token is not only checked at hello. Until then, keep the connection counted (its entry lapses
+        unless renewed every CONNECTION_REFRESH_SECONDS). A loop timer, not a task: nothing waits meanwhile."""
+        if conn.closed:
+            return
         principal = conn.principal
         assert principal is not None
-        leeway = self.settings.jwt_leeway_seconds
-        while (left := principal.seconds_left(leeway)) > 0:
-            await asyncio.sleep(min(left, CONNECTION_REFRESH_SECONDS))
-            if principal.seconds_left(leeway) > 0:
-                await self.limits.refresh_connection(principal, conn.conn_id)
+        left = principal.seconds_left(self.settings.jwt_leeway_seconds)
+        if left > 0:
+            conn.guard = asyncio.get_running_loop().call_later(min(left, CONNECTION_REFRESH_SECONDS),
+                                                               self._guard_due, conn)
+        else:
+            conn.guard = None
+            self._start(conn, self._expire(conn), "ws.expire")
+
+    def _guard_due(self, conn: Connection) -> None:
+        conn.guard = None
+        if conn.closed:
+            return
+        assert conn.principal is not None
+        if conn.principal.seconds_left(self.settings.jwt_leeway_seconds) > 0:
+            self._start(conn, self._refresh(conn), "ws.refresh")
+        else:
+            self._start(conn, self._expire(conn), "ws.expire")
+
+    async def _refresh(self, conn: Connection) -> None:
+        assert conn.principal is not None
+        try:
+            await self.limits.refresh_connection(conn.principal, conn.conn_id)
+        except (RedisUnavailable, RedisConnectionError, RedisTimeoutError) as exc:  # the entry lapses; still open
+            log.warning("hub.refresh_unrecorded", conn_id=conn.conn_id, error=type(exc).__name__)
+        self._guard(conn)  # the next check
+
+    async def _expire(self, conn: Connection) -> None:
         log.info("hub.token_expired", conn_id=conn.conn_id)
         self.metrics.ws_connects.labels("token_expired_open").inc()
         conn.send_local(protocol.Error("token_expired", "the token has expired; reconnect with a new one to resume"))
         await asyncio.sleep(0.1)  # let the error frame go out first (the send loop writes it)
         with contextlib.suppress(RuntimeError, WebSocketDisconnect, ClientGone):  # the client may be gone already
             await conn.ws.close(Close.TOKEN_EXPIRED, "token expired: reconnect with a new token and resume")
+
+    @staticmethod
+    def _start(conn: Connection, work: Coroutine[Any, Any, None], name: str) -> None:
+        """A short task of this connection: cancelled (and awaited) when the connection ends."""
+        task = asyncio.create_task(work, name=f"{name}.{conn.conn_id}")
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
 
     def _leave_session(self, conn: Connection) -> None:
         if conn.session is None:

@@ -14,8 +14,9 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from core.errors import AppError, RateLimited
 from core.logs import get_logger
@@ -39,6 +40,19 @@ def _request_id(scope: Scope) -> str:
     state: MutableMapping[str, object] = scope.get("state") or {}
     value = state.get("request_id")
     return value if isinstance(value, str) else ""
+
+
+def _ids(scope: Scope) -> tuple[str, str]:
+    """The request id and correlation id the client sent (each bounded), or a new id. A function of its
+    own so that no copy of the headers stays referenced while a WebSocket is open."""
+    request_id = correlation = ""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            request_id = value.decode(errors="replace")[:64]
+        elif name == b"x-correlation-id":
+            correlation = value.decode(errors="replace")[:64]
+    request_id = request_id or uuid.uuid4().hex
+    return request_id, correlation or request_id
 
 
 async def app_error(request: Request, exc: Exception) -> Response:
@@ -89,9 +103,7 @@ class RequestContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        request_id = headers.get(b"x-request-id", b"").decode(errors="replace")[:64] or uuid.uuid4().hex
-        correlation = headers.get(b"x-correlation-id", b"").decode(errors="replace")[:64] or request_id
+        request_id, correlation = _ids(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation)
         if scope["type"] == "websocket":
@@ -181,3 +193,27 @@ class RequestContext:
                          duration_ms=round((time.perf_counter() - started) * 1000, 2), bytes_sent=sent,
                          bytes_received=received, request_id=request_id, correlation_id=correlation)
             structlog.contextvars.clear_contextvars()
+
+
+class WebSocketRoutes:
+    """Pure ASGI middleware: the app's WebSocket routes are served right here, without passing through
+    the HTTP-only middleware, the exception middleware and the router behind it (each of those would
+    stay suspended in the stack of every open socket for its whole life: docs/performance.md, "Idle
+    connections"). Placed just inside ``RequestContext``, so the request id, the access log and the
+    database-error count still apply; a WebSocket to any other path goes on to the router (which
+    refuses it). The route is recorded in the scope as the router does (the access log's template)."""
+
+    def __init__(self, app: ASGIApp, routes: list[WebSocketRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope["route"] = route
+                    scope.update(child_scope)
+                    await route.endpoint(WebSocket(scope, receive=receive, send=send))
+                    return
+        await self.app(scope, receive, send)
