@@ -104,17 +104,28 @@ class Sampler:
         self.cpu = sum(self.proc.cpu_times()[:2]) - self.cpu0
 
 
-async def one_session(url: str, hello: dict[str, Any] | None, start: asyncio.Event) -> dict[str, Any]:
+async def one_session(url: str, hello: dict[str, Any] | None, start: asyncio.Event,
+                      connected: asyncio.Semaphore | None = None, ready: list[int] | None = None) -> dict[str, Any]:
     try:
-        return await _session(url, hello, start)
+        return await _session(url, hello, start, connected, ready)
     except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:200]}
 
 
-async def _session(url: str, hello: dict[str, Any] | None, start: asyncio.Event) -> dict[str, Any]:
-    async with websockets.connect(url, max_size=2**22, open_timeout=60, ping_timeout=None) as ws:
+async def _session(url: str, hello: dict[str, Any] | None, start: asyncio.Event,
+                   connected: asyncio.Semaphore | None = None, ready: list[int] | None = None) -> dict[str, Any]:
+    if connected is not None:
+        await connected.acquire()  # at most 100 handshakes at a time: the level measures streaming
+    try:
+        ws = await websockets.connect(url, max_size=2**22, open_timeout=60, ping_timeout=None)
         await ws.send(json.dumps(hello or {"type": "hello"}))
         await ws.recv()  # ready
+        if ready is not None:
+            ready[0] += 1
+    finally:
+        if connected is not None:
+            connected.release()
+    async with ws:
         await start.wait()
         sent = time.perf_counter()
         await ws.send(json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": question()}))
@@ -133,8 +144,13 @@ async def _session(url: str, hello: dict[str, Any] | None, start: asyncio.Event)
 
 async def run_level(url: str, pid: int, n: int, make_hello: Any) -> dict[str, Any]:
     start = asyncio.Event()
-    tasks = [asyncio.create_task(one_session(url, make_hello(), start)) for _ in range(n)]
-    await asyncio.sleep(0.5 + n / 200)  # let every client connect
+    connected = asyncio.Semaphore(100)
+    ready = [0]
+    tasks = [asyncio.create_task(one_session(url, make_hello(), start, connected, ready)) for _ in range(n)]
+    deadline = time.perf_counter() + 120
+    while ready[0] + sum(t.done() for t in tasks) < n and time.perf_counter() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)  # every client connected (or failed to) before the level starts
+    await asyncio.sleep(0.5)
     async with Sampler(pid) as sampler:
         t0 = time.perf_counter()
         start.set()
@@ -297,12 +313,37 @@ async def wait_indexed(dsn: str, limit: float = 600) -> int:
         await conn.close()
 
 
+async def new_database(dsn: str, name: str) -> str:
+    """A new, empty database beside ``dsn``'s, on the same server; its DSN."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    head, _, query = dsn.partition("?")
+    return head.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+
+
+async def stream_levels(out: dict[str, Any], hub: Any, hub_hello: Any, relay_url: str, relay_pid: int,
+                        levels: list[int], args: argparse.Namespace) -> None:
+    """Every session of each level asks at once: tokens per second and CPU per 1,000 tokens, hub vs relay."""
+    for n in levels:
+        h = summarize("hub", await run_level(hub.ws_url, hub.proc.pid, n, hub_hello), args.ttft)
+        b = summarize("relay", await run_level(relay_url, relay_pid, n, lambda: {"type": "hello"}), args.ttft)
+        h["throughput_vs_relay"] = h["tokens_per_s"] / b["tokens_per_s"] if b["tokens_per_s"] else float("nan")
+        h["cpu_vs_relay"] = (h["cpu_s_per_1k_tokens"] / b["cpu_s_per_1k_tokens"]
+                             if b["cpu_s_per_1k_tokens"] else float("nan"))
+        out["levels"].append({"hub": h, "relay": b})
+        print_level(h, b, flush=True)
+
+
 async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
     levels = [int(x) for x in args.levels.split(",") if x]
     rates = [float(x) for x in args.rates.split(",") if x]
     out: dict[str, Any] = {"run": number, "profile": {"ttft_s": args.ttft, "interval_s": args.interval,
                                                       "tokens": args.tokens},
-                           "open_loop": [], "levels": [], "burst": None, "idle": None}
+                           "open_loop": [], "levels": [], "burst": None, "idle": None,
+                           "levels_retrieval": bool(args.levels_kb and not args.no_kb)}
     with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp, \
             embedded_postgres(Path(tmp) / "pg", cleanup="delete") as dsn, \
             embedded_redis(Path(tmp) / "redis", persist=False) as redis_url:
@@ -345,34 +386,30 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                 for i, rate in enumerate(rates):
                     h = await open_loop(hub.ws_url, args.sessions, rate, args.duration, hub_hello, seed=seed + i)
                     b = await open_loop(relay_url, args.sessions, rate, args.duration, relay_hello, seed=seed + i)
-                    row = {"rate": rate, "hub": {**{k: v for k, v in h.items() if k != "ttft"}, **added(h["ttft"], args.ttft)},
+                    row: dict[str, Any] = {"rate": rate, "hub": {**{k: v for k, v in h.items() if k != "ttft"}, **added(h["ttft"], args.ttft)},
                            "relay": {**{k: v for k, v in b.items() if k != "ttft"}, **added(b["ttft"], args.ttft)}}
                     out["open_loop"].append(row)
                     print(f"run {number} open loop {rate:g} q/s: added TTFT p95 hub {row['hub']['added_ttft_p95_ms']} ms"
                           f" relay {row['relay']['added_ttft_p95_ms']} ms ({row['hub']['answered']} answered)", flush=True)
-                async with httpx.AsyncClient() as http:
-                    before = batch_metrics((await http.get(hub.url + "/metrics")).text)
-                for n in levels:
-                    h = summarize("hub", await run_level(hub.ws_url, hub.proc.pid, n, hub_hello), args.ttft)
-                    if n == args.burst:
-                        async with httpx.AsyncClient() as http:
-                            after = batch_metrics((await http.get(hub.url + "/metrics")).text)
-                    b = summarize("relay", await run_level(relay_url, relay.pid, n, relay_hello), args.ttft)
-                    h["throughput_vs_relay"] = h["tokens_per_s"] / b["tokens_per_s"] if b["tokens_per_s"] else float("nan")
-                    h["cpu_vs_relay"] = (h["cpu_s_per_1k_tokens"] / b["cpu_s_per_1k_tokens"]
-                                         if b["cpu_s_per_1k_tokens"] else float("nan"))
-                    out["levels"].append({"hub": h, "relay": b})
-                    print_level(h, b, flush=True)
-                    if n == args.burst:
-                        floor = await embedding_floor(n)
-                        calls = after["calls"] - before["calls"]
-                        out["burst"] = {"questions": n, "hub_added_ttft_p95_ms": h["added_ttft_p95_ms"],
-                                        "relay_added_ttft_p95_ms": b["added_ttft_p95_ms"], "floor": floor,
-                                        "vs_floor": h["added_ttft_p95_ms"] / floor["batched_ms"],
-                                        "model_calls": calls,
-                                        "queries_per_call": (after["queries"] - before["queries"]) / calls if calls else 0}
-                        print(f"burst {n}: hub p95 {h['added_ttft_p95_ms']:.0f} ms, floor {floor['batched_ms']:.0f} ms "
-                              f"(x{out['burst']['vs_floor']:.2f}); {calls:.0f} model calls", flush=True)
+                burst_n = args.burst if args.burst in levels else 0
+                if burst_n:  # the burst keeps retrieval: its floor is the query embeddings
+                    async with httpx.AsyncClient() as http:
+                        before = batch_metrics((await http.get(hub.url + "/metrics")).text)
+                    h = summarize("hub", await run_level(hub.ws_url, hub.proc.pid, burst_n, hub_hello), args.ttft)
+                    async with httpx.AsyncClient() as http:
+                        after = batch_metrics((await http.get(hub.url + "/metrics")).text)
+                    b = summarize("relay", await run_level(relay_url, relay.pid, burst_n, relay_hello), args.ttft)
+                    floor = await embedding_floor(burst_n)
+                    calls = after["calls"] - before["calls"]
+                    out["burst"] = {"questions": burst_n, "hub_added_ttft_p95_ms": h["added_ttft_p95_ms"],
+                                    "relay_added_ttft_p95_ms": b["added_ttft_p95_ms"], "floor": floor,
+                                    "vs_floor": h["added_ttft_p95_ms"] / floor["batched_ms"],
+                                    "model_calls": calls,
+                                    "queries_per_call": (after["queries"] - before["queries"]) / calls if calls else 0}
+                    print(f"burst {burst_n}: hub p95 {h['added_ttft_p95_ms']:.0f} ms, floor {floor['batched_ms']:.0f} ms "
+                          f"(x{out['burst']['vs_floor']:.2f}); {calls:.0f} model calls", flush=True)
+                if args.levels_kb:
+                    await stream_levels(out, hub, hub_hello, relay_url, relay.pid, levels, args)
                 async with httpx.AsyncClient() as http:  # the server's own view, for diagnosis
                     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
                     (ROOT / "bench" / "results" / "hub_metrics.txt").write_text((await http.get(hub.url + "/metrics")).text)
@@ -381,6 +418,18 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                     print(f"idle: {out['idle']['connections']} connections, "
                           f"{out['idle']['kib_per_connection']:.1f} KiB per connection "
                           f"(RSS {out['idle']['rss_before_mb']:.0f} -> {out['idle']['rss_after_mb']:.0f} MiB)", flush=True)
+            if not args.levels_kb and levels:
+                # streamed answers without retrieval: a hub on a database of its own, no manuals in it (the
+                # relay never embeds a query, so the embedding model's CPU would dominate the comparison)
+                stream_dsn = await new_database(dsn, "bench_stream")
+                async with running_server(settings.replace(database_url=stream_dsn, kb_seed_samples=False,
+                                                           port=free_port()),
+                                          log_dir=ROOT / "bench" / "results") as hub2:
+                    def hub2_hello() -> dict[str, Any]:
+                        return {"type": "hello", "token": mint_token(settings, user_id=uuid.uuid4().hex)}
+
+                    await run_level(hub2.ws_url, hub2.proc.pid, 5, hub2_hello)
+                    await stream_levels(out, hub2, hub2_hello, f"ws://127.0.0.1:{relay_port}/ws", relay.pid, levels, args)
         finally:
             for p in (provider, relay):
                 p.terminate()
@@ -428,7 +477,12 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
              "200 connected sessions, questions arriving as a Poisson process, each to a session not answering. "
              "Burst: every session asks at the same instant; its floor is one batched call of the same embedding "
              "model for as many new queries, timed in the same run. All processes (client, provider, hub or relay, "
-             "PostgreSQL, Redis) share the machine's cores.", "",
+             "PostgreSQL, Redis) share the machine's cores. "
+             + ("The streaming levels (tokens per second, CPU per 1,000 tokens) run with retrieval, as the rest."
+                if runs[0].get("levels_retrieval", True) else
+                "The streaming levels (tokens per second, CPU per 1,000 tokens) run on a second hub whose knowledge "
+                "base is empty (a database of its own, no manuals), so no question is embedded or searched: the relay "
+                "spends no CPU on retrieval either; the open-loop and burst figures keep retrieval."), "",
              "| figure | run | hub | baseline | ratio | goal | |", "|---|---|---|---|---|---|---|"]
     rates = [row["rate"] for row in runs[0]["open_loop"]]
     for rate in rates:
@@ -503,6 +557,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--interval", type=float, default=0.015)
     parser.add_argument("--tokens", type=int, default=150)
     parser.add_argument("--no-kb", action="store_true", help="no sample manuals (no retrieval)")
+    parser.add_argument("--levels-kb", action="store_true",
+                        help="the streaming levels on the hub with the manuals (retrieval); by default they run on "
+                             "a hub whose knowledge base is empty")
     parser.add_argument("--server-log-level", default="warning")
     args = parser.parse_args(argv)
     args.argv = argv

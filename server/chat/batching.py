@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 
@@ -12,13 +13,17 @@ class DeltaBatcher:
     While one delta frame is being published, newly arrived text accumulates and goes out as the
     next frame. Idle, every token is its own frame (no added latency); under load, frames carry
     several tokens, so the per-frame cost (Redis, fan-out, WebSocket writes) stops growing with
-    the token rate.
+    the token rate. ``interval`` (seconds, asked before each frame after the first) spaces the
+    frames further: text arriving sooner than that after the last frame waits for the next one.
+    The first frame never waits.
     """
 
-    def __init__(self, publish: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, publish: Callable[[str], Awaitable[None]], interval: Callable[[], float] | None = None) -> None:
         self._publish = publish
+        self._interval = interval
         self._pending: list[str] = []
         self._task: asyncio.Task[None] | None = None
+        self._last = 0.0  # when the last frame went out (monotonic); 0: none yet
 
     def add(self, text: str) -> None:
         self._pending.append(text)
@@ -27,8 +32,13 @@ class DeltaBatcher:
 
     async def _flush(self) -> None:
         while self._pending:
+            if self._interval is not None and self._last:
+                wait = self._last + self._interval() - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             text = "".join(self._pending)
             self._pending.clear()
+            self._last = time.monotonic()
             await self._publish(text)
 
     async def drain(self) -> None:

@@ -42,6 +42,9 @@ class Fanout:
         self._wake_key = f"abp:wake:{uuid.uuid4().hex}"
         self._task: asyncio.Task[None] | None = None
         self.batch_pause = 0.01
+        # a wake-up is on its way: the reader has not yet started the read that will include the sessions
+        # followed since (it clears this just before it lists them), so a follow() need not poke again
+        self._poked = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="fanout.reader")
@@ -79,13 +82,21 @@ class Fanout:
         return len(self._subs)
 
     async def _poke(self) -> None:
-        await self._redis.xadd(self._wake_key, {"w": "1"}, maxlen=10, approximate=True)
+        if self._poked:
+            return  # 1,000 sessions connecting at once cost one wake-up and one new read, not 1,000
+        self._poked = True
+        try:
+            await self._redis.xadd(self._wake_key, {"w": "1"}, maxlen=10, approximate=True)
+        except BaseException:
+            self._poked = False
+            raise
 
     async def _run(self) -> None:
         backoff = 0.2
         wake_id = "$"
         while True:
             try:
+                self._poked = False  # sessions followed from here on are not in this read: they poke again
                 streams: dict[Any, Any] = {self._wake_key: wake_id}
                 for sid, cursor in self._cursor.items():
                     streams[stream_key(sid)] = f"{cursor}-1"

@@ -51,6 +51,9 @@ from server.tracing import Tracing
 
 log = get_logger("server.turns")
 
+BUSY_TURNS = 8  # answers streaming on this replica above which delta frames are spaced
+BUSY_FRAME_INTERVAL = 0.04  # seconds between an answer's delta frames then (a reader sees no difference)
+
 
 class TurnRunner:
     """Accepts questions, runs their turns as tasks of this replica and publishes what they produce."""
@@ -312,7 +315,7 @@ class TurnRunner:
         turn = Turn(session.id, answer_id, text, lang, history, machine,
                     DiagnosticState.from_session(session_state), followup,
                     knowledge=Knowledge(live=context.kb_live, pending=context.kb_pending))
-        batcher = DeltaBatcher(functools.partial(self._publish_delta, session.id, answer_id))
+        batcher = DeltaBatcher(functools.partial(self._publish_delta, session.id, answer_id), self._frame_interval)
         heartbeat = asyncio.create_task(self._heartbeat(session.id, answer_id), name=f"turn.lease.{answer_id}")
         self._heartbeats[answer_id] = heartbeat
         with s.tracing.turn(session_id=session.id, message_id=answer_id, lang=lang, machine_id=machine_id):
@@ -381,6 +384,12 @@ class TurnRunner:
                                 done: DoneEvent | None, received: float, batcher: DeltaBatcher) -> None:
         await batcher.drain()
         await self._finish(session, principal, answer_id, text, "cancelled", done, received)
+
+    def _frame_interval(self) -> float:
+        """Seconds between an answer's delta frames: none while few answers stream on this replica; with
+        many, every frame costs a Redis call, a fan-out read and a WebSocket write per token, so the text
+        of ``BUSY_FRAME_INTERVAL`` seconds goes out as one frame (the first text never waits)."""
+        return BUSY_FRAME_INTERVAL if len(self.running) > BUSY_TURNS else 0.0
 
     async def _publish_delta(self, session_id: str, answer_id: str, text: str) -> None:
         await self.state.publish(session_id, protocol.Delta(answer_id, text))

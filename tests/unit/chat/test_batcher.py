@@ -70,3 +70,43 @@ def test_drain_with_nothing_added_returns() -> None:
         raise AssertionError("nothing to publish")
 
     asyncio.run(DeltaBatcher(publish).drain())
+
+
+def test_an_interval_spaces_frames_but_not_the_first() -> None:
+    # with an interval, text arriving right after a frame waits for the next one; the first text goes at once
+    async def run() -> list[str]:
+        out: list[str] = []
+
+        async def publish(text: str) -> None:
+            out.append(text)
+
+        batcher = DeltaBatcher(publish, lambda: 0.2)
+        batcher.add("first ")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        first = list(out)
+        for token in ("a ", "b ", "c "):
+            batcher.add(token)
+            await asyncio.sleep(0.01)
+        between = list(out)
+        await batcher.drain()
+        return [*first, "|", *between, "|", *out]
+
+    assert asyncio.run(run()) == ["first ", "|", "first ", "|", "first ", "a b c "]
+
+
+def test_a_zero_interval_keeps_one_frame_per_token() -> None:
+    async def run() -> list[str]:
+        out: list[str] = []
+
+        async def publish(text: str) -> None:
+            out.append(text)
+
+        batcher = DeltaBatcher(publish, lambda: 0.0)
+        for token in ("x ", "y ", "z "):
+            batcher.add(token)
+            await asyncio.sleep(0.001)
+        await batcher.drain()
+        return out
+
+    assert asyncio.run(run()) == ["x ", "y ", "z "]
