@@ -75,6 +75,7 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
         ("Questions the manuals did not cover", "ops", "timeseries", [(rate("abparts_not_covered_total"), "not covered")]),
         ("Ingestion jobs by outcome", "ops", "timeseries", [(rate("abparts_kb_ingestion_jobs_total", "outcome"), "{{outcome}}")]),
         ("Chunks in the knowledge base", "short", "stat", [(f"max(abparts_kb_chunks{{{SEL}}})", "chunks")]),
+        ("Query embeddings per model call", "short", "timeseries", quantiles("abparts_kb_query_batch_size")),
     ]),
     ("Storage and health", [
         ("PostgreSQL pool", "short", "timeseries", [

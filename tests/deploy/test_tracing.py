@@ -181,10 +181,12 @@ async def test_a_conversation_is_traced_end_to_end(collector, settings_factory, 
     """A real replica with OTEL_EXPORTER_OTLP_ENDPOINT set: one question gives connection, turn, retrieval,
     LLM and database spans in one trace, exported when the replica stops."""
     from testkit.wsclient import ChatClient
+    from tests.server.test_engine import upload_manual
 
     settings = settings_factory(otel_exporter_otlp_endpoint=collector.url, openai_base_url=llm_server.base_url,
                                 openai_api_key="test-key", openai_model="primary")
     async with running_server(settings) as srv:
+        await upload_manual(srv, make_token(role="admin"))  # with no manual a turn skips retrieval altogether
         client = ChatClient(srv.ws_url, make_token())
         await client.connect()
         await client.ask("the brush motor does not start")
