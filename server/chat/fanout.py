@@ -98,7 +98,8 @@ class Fanout:
             try:
                 self._poked = False  # sessions followed from here on are not in this read: they poke again
                 streams: dict[Any, Any] = {self._wake_key: wake_id}
-                for sid, cursor in self._cursor.items():
+                starts = dict(self._cursor)  # where this read starts in each session's stream
+                for sid, cursor in starts.items():
                     streams[stream_key(sid)] = f"{cursor}-1"
                 result: Any = await self._redis.xread(streams, block=2000, count=500)
                 backoff = 0.2
@@ -110,7 +111,7 @@ class Fanout:
                     sid = key_s.split(":")[2]
                     for entry_id, fields in entries:
                         seq = int(entry_id.split(b"-")[0])
-                        self._dispatch(sid, seq, frame_text(self._cipher, seq, fields[b"f"].decode()))
+                        self._dispatch(sid, seq, frame_text(self._cipher, seq, fields[b"f"].decode()), starts.get(sid, 0))
                 if result and len(self._cursor) > 8:
                     # with many sessions following, one XREAD per frame would cost O(sessions) each time in
                     # Redis and here; a short pause lets frames of many sessions arrive in one read
@@ -125,11 +126,17 @@ class Fanout:
                 # kept here, so nothing published meanwhile is skipped)
                 backoff = min(backoff * 2, 1.0)
 
-    def _dispatch(self, sid: str, seq: int, frame: str) -> None:
+    def _dispatch(self, sid: str, seq: int, frame: str, read_from: int) -> None:
+        """Give ``seq`` to each subscription this read covers: one that has reached ``read_from``. A
+        subscription that started behind it while the read was under way (a client resuming from an
+        earlier seq on a replica that already follows the session) gets nothing from this read: the
+        cursor stays at its position, so the next read starts there and it gets every frame, in order."""
         if sid not in self._cursor:
             return
-        self._cursor[sid] = max(self._cursor[sid], seq)
-        for sub in list(self._subs.get(sid, ())):
-            if seq > sub.after_seq:
+        subs = self._subs.get(sid, [])
+        for sub in list(subs):
+            if sub.after_seq >= read_from and seq > sub.after_seq:
                 sub.after_seq = seq
                 sub.deliver(seq, frame)
+        behind = [sub.after_seq for sub in subs if sub.after_seq < read_from]
+        self._cursor[sid] = min(behind) if behind else max(self._cursor[sid], seq)

@@ -67,3 +67,23 @@ async def test_a_follow_that_cannot_wake_the_reader_is_refused_and_forgotten(red
             assert fanout.sessions == 0
     finally:
         await broken.aclose()
+
+
+async def test_a_resume_from_behind_the_read_under_way_gets_every_frame_in_order(redis_client) -> None:
+    # The reader is reading session s from seq 5 for a connection that has seen 5. A client resumes on this
+    # replica from seq 2 (the frames 3-5 were lost with its old socket) while that read is under way: frame 6,
+    # which the read returns, must not reach it before 3, 4 and 5; the next read starts at 2 and gives them.
+    fanout = Fanout(redis_client, Metrics())  # the reader is not started: the reads are played by hand
+    got: dict[str, list[int]] = {"old": [], "new": []}
+    old = Subscription("s", 5, lambda seq, frame: got["old"].append(seq))
+    await fanout.follow(old)
+    read_from = fanout._cursor["s"]  # the read under way starts here
+    new = Subscription("s", 2, lambda seq, frame: got["new"].append(seq))
+    await fanout.follow(new)
+    fanout._dispatch("s", 6, "frame 6", read_from)
+    assert got == {"old": [6], "new": []}
+    assert fanout._cursor["s"] == 2  # the next read starts where the resumed client is
+    for seq in range(3, 8):
+        fanout._dispatch("s", seq, f"frame {seq}", 2)
+    assert got == {"old": [6, 7], "new": [3, 4, 5, 6, 7]}
+    assert fanout._cursor["s"] == 7
