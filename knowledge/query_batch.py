@@ -16,39 +16,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from core.logs import get_logger
 from knowledge.embedders import DimensionProbe, Embedder, SparseVector, sparse_head
 from knowledge.errors import EmbeddingFailed
-from knowledge.ports import Histogram, LabelledCounter
+from knowledge.ports import BatchMetrics
 
 log = get_logger("knowledge.query_batch")
 
 Row = TypeVar("Row")
-
-
-class LabelledHistogram(Protocol):
-    def labels(self, *values: str) -> Histogram:
-        """The histogram of one combination of label values."""
-        ...
-
-
-@runtime_checkable
-class BatchMetrics(Protocol):
-    """The metrics a batcher updates (the service's ``Metrics`` has them)."""
-
-    @property
-    def query_batch_size(self) -> LabelledHistogram:
-        """Texts per model call, by kind (``dense``, ``sparse``)."""
-        ...
-
-    @property
-    def degraded(self) -> LabelledCounter:
-        """Times a component fell back to a degraded mode (``query_batch``: a caller timed out)."""
-        ...
 
 
 @dataclasses.dataclass

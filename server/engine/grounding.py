@@ -149,11 +149,6 @@ TRANSLATED_ANCHORS = {
 }
 
 
-def all_anchors() -> tuple[str, ...]:
-    """Every anchor text: the English ones and their counterparts in the other five languages."""
-    return ANCHORS + tuple(text for texts in TRANSLATED_ANCHORS.values() for text in texts)
-
-
 def anchors_by_language() -> dict[str, tuple[str, ...]]:
     """The anchor texts of each language ("en": the English ones)."""
     return {"en": ANCHORS, **TRANSLATED_ANCHORS}
