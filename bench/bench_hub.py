@@ -215,8 +215,9 @@ class OpenLoopSession:
                 elif frame["type"] == "done":
                     self.results.append({"ttft": (first or time.perf_counter()) - sent})
                     return
-                elif frame["type"] == "error" and frame.get("code") in ("turn_in_progress", "rate_limited"):
-                    self.errors.append(frame["code"])
+                elif frame["type"] == "error" and frame.get("code") != "llm_interrupted":
+                    # the question was refused or its turn could not start (llm_interrupted is followed by done)
+                    self.errors.append(str(frame.get("code")))
                     return
         except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
             self.errors.append(type(exc).__name__)
@@ -284,6 +285,33 @@ async def embedding_floor(n: int) -> dict[str, float]:
         await embedder.embed_queries([text])
     one_by_one = (time.perf_counter() - started) / 20 * n
     return {"queries": n, "batched_ms": round(batched * 1000, 1), "one_by_one_ms": round(one_by_one * 1000, 1)}
+
+
+def metric_value(text: str, name: str) -> float:
+    """One unlabelled sample of a Prometheus text page (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def open_loop_measured(url: str, pid: int, sessions: int, rate: float, duration: float, make_hello: Any,
+                             seed: int, metrics_url: str | None = None) -> dict[str, Any]:
+    """``open_loop`` plus the server's CPU seconds per question and, for the hub, its mean retrieval time."""
+    proc = psutil.Process(pid)
+    async with httpx.AsyncClient(timeout=30) as http:
+        before = (await http.get(metrics_url)).text if metrics_url else ""
+        cpu0 = sum(proc.cpu_times()[:2])
+        out = await open_loop(url, sessions, rate, duration, make_hello, seed=seed)
+        cpu = sum(proc.cpu_times()[:2]) - cpu0
+        after = (await http.get(metrics_url)).text if metrics_url else ""
+    out["cpu_ms_per_question"] = round(cpu * 1000 / max(1, out["answered"]), 1)
+    if metrics_url:
+        name = "abparts_retrieval_duration_seconds"
+        count = metric_value(after, name + "_count") - metric_value(before, name + "_count")
+        total = metric_value(after, name + "_sum") - metric_value(before, name + "_sum")
+        out["retrieval_mean_ms"] = round(total * 1000 / count, 1) if count else None
+    return out
 
 
 def batch_metrics(text: str) -> dict[str, float]:
@@ -389,13 +417,18 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                 await run_level(relay_url, relay.pid, 5, relay_hello)
                 seed = time.time_ns()  # new questions in every run and invocation
                 for i, rate in enumerate(rates):
-                    h = await open_loop(hub.ws_url, args.sessions, rate, args.duration, hub_hello, seed=seed + i)
-                    b = await open_loop(relay_url, args.sessions, rate, args.duration, relay_hello, seed=seed + i)
+                    h = await open_loop_measured(hub.ws_url, hub.proc.pid, args.sessions, rate, args.duration, hub_hello,
+                                                 seed=seed + i, metrics_url=hub.url + "/metrics")
+                    b = await open_loop_measured(relay_url, relay.pid, args.sessions, rate, args.duration, relay_hello,
+                                                 seed=seed + i)
                     row: dict[str, Any] = {"rate": rate, "hub": {**{k: v for k, v in h.items() if k != "ttft"}, **added(h["ttft"], args.ttft)},
                            "relay": {**{k: v for k, v in b.items() if k != "ttft"}, **added(b["ttft"], args.ttft)}}
                     out["open_loop"].append(row)
                     print(f"run {number} open loop {rate:g} q/s: added TTFT p95 hub {row['hub']['added_ttft_p95_ms']} ms"
-                          f" relay {row['relay']['added_ttft_p95_ms']} ms ({row['hub']['answered']} answered)", flush=True)
+                          f" relay {row['relay']['added_ttft_p95_ms']} ms ({row['hub']['answered']} answered, "
+                          f"{row['hub']['errors']} failed; hub CPU {row['hub']['cpu_ms_per_question']} ms per question, "
+                          f"relay {row['relay']['cpu_ms_per_question']}; retrieval {row['hub']['retrieval_mean_ms']} ms)",
+                          flush=True)
                 burst_n = args.burst if args.burst in levels else 0
                 if burst_n:  # the burst keeps retrieval: its floor is the query embeddings
                     async with httpx.AsyncClient() as http:
@@ -500,6 +533,15 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
                          f"{row['hub']['added_ttft_p50_ms']:.0f}) | relay {b:.0f} ms | {h / b if b else float('nan'):.1f} "
                          f"| hub ≤ 50 ms | {_met(h <= 50)} |")
         lines.append(f"| added TTFT p95, {rate:g} q/s | spread | {spread(values)} | | | | |")
+        for run in runs:
+            row = next(r for r in run["open_loop"] if r["rate"] == rate)
+            h, b = row["hub"], row["relay"]
+            if h.get("cpu_ms_per_question") is None:
+                continue
+            ratio = h["cpu_ms_per_question"] / b["cpu_ms_per_question"] if b.get("cpu_ms_per_question") else float("nan")
+            lines.append(f"| server CPU per question, {rate:g} q/s | {run['run']} | {h['cpu_ms_per_question']:.0f} ms "
+                         f"(retrieval {h.get('retrieval_mean_ms') or 0:.0f} ms mean; {h['errors']} of {h['questions']} "
+                         f"failed) | relay {b['cpu_ms_per_question']:.0f} ms | {ratio:.1f} | | |")
     bursts = [run["burst"] for run in runs if run.get("burst")]
     for run, burst in zip(runs, bursts, strict=False):
         lines.append(f"| burst of {burst['questions']}: added TTFT p95 | {run['run']} | {burst['hub_added_ttft_p95_ms']:.0f} ms "

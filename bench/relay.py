@@ -1,7 +1,8 @@
 """The baseline for the hub benchmark: a bare Starlette WebSocket relay of the provider's stream.
 
 No auth, no sessions, no storage, no replay: one socket, one streaming request through the same
-``openai`` client, each chunk forwarded as a frame. Run: ``python -m bench.relay PORT PROVIDER_URL``.
+``openai`` client, its events read by the same reader as the hub's (``server/engine/sse.py``), each
+chunk forwarded as a frame. Run: ``python -m bench.relay PORT PROVIDER_URL``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server.engine.sse import chunk_text, completion_chunks
+
 
 def make_app(provider_url: str) -> Starlette:
     client = openai.AsyncOpenAI(base_url=provider_url, api_key="bench", max_retries=0)
@@ -27,12 +30,15 @@ def make_app(provider_url: str) -> Starlette:
                 if frame.get("type") != "message":
                     await ws.send_text(json.dumps({"type": "ready"}))
                     continue
-                stream = await client.chat.completions.create(
+                raw = await client.chat.completions.with_raw_response.create(
                     model="primary", stream=True, messages=[{"role": "user", "content": frame["text"]}])
-                async for chunk in stream:
-                    for choice in chunk.choices:
-                        if choice.delta and choice.delta.content:
-                            await ws.send_text(json.dumps({"type": "delta", "text": choice.delta.content}))
+                try:
+                    async for chunk in completion_chunks(raw.http_response.aiter_bytes()):
+                        text = chunk_text(chunk)
+                        if text:
+                            await ws.send_text(json.dumps({"type": "delta", "text": text}))
+                finally:
+                    await raw.http_response.aclose()
                 await ws.send_text(json.dumps({"type": "done"}))
         except WebSocketDisconnect:
             pass

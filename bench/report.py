@@ -5,6 +5,9 @@ Every suite writes ``bench/results/<suite>.json`` and renders its own section wi
 on which machine and under what load the figures were taken, and draws nothing itself.
 
     python -m bench report        # rewrite docs/performance.md from the result files present
+
+A suite with no result file here keeps the section the page already has for it (each section
+follows a ``<!-- bench: NAME -->`` marker), so running one suite updates its own section only.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import importlib
 import json
 import os
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +78,39 @@ def describe(info: dict[str, Any] | None) -> str:
     return text + "._"
 
 
-def render(suites: dict[str, str], results_dir: Path = RESULTS_DIR, charts_dir: Path = CHARTS_DIR) -> str:
-    """The whole page: the header, then each suite with a result file, in ``suites`` order."""
+MARKER = re.compile(r"^<!-- bench: ([\w-]+) -->\n", re.MULTILINE)
+
+
+def previous_sections(page: str) -> dict[str, str]:
+    """The sections of an earlier page, by suite name (the text after each marker, up to the next)."""
+    found = list(MARKER.finditer(page))
+    out = {}
+    for m, nxt in zip(found, [*found[1:], None], strict=False):  # the last one has no next
+        body = page[m.end(): nxt.start() if nxt else len(page)]
+        out[m.group(1)] = body.split("\n## Not in this run", 1)[0].strip() + "\n"
+    return out
+
+
+def render(suites: dict[str, str], results_dir: Path = RESULTS_DIR, charts_dir: Path = CHARTS_DIR,
+           previous: str = "") -> str:
+    """The whole page: the header, then each suite in ``suites`` order: from its result file, or else
+    its section in ``previous`` (the page as it was)."""
     parts = [HEADER]
     missing = []
+    kept = previous_sections(previous)
     for name, module_name in suites.items():
         path = results_dir / f"{name}.json"
         module = importlib.import_module(module_name)
         if not path.exists() or not hasattr(module, "section"):
-            missing.append(name)
+            if name in kept:
+                parts.append(f"<!-- bench: {name} -->\n{kept[name]}")
+            else:
+                missing.append(name)
             continue
         result = json.loads(path.read_text())
         body = module.section(result, charts_dir).strip()
         heading, _, rest = body.partition("\n")
-        parts.append(f"{heading}\n\n{describe(result.get('machine'))}\n{rest}\n")
+        parts.append(f"<!-- bench: {name} -->\n{heading}\n\n{describe(result.get('machine'))}\n{rest}\n")
     if missing:
         parts.append("## Not in this run\n\nNo result file for: " + ", ".join(f"`{m}`" for m in missing)
                      + ". Run `python -m bench <suite>` to add it.\n")
@@ -95,7 +118,7 @@ def render(suites: dict[str, str], results_dir: Path = RESULTS_DIR, charts_dir: 
 
 
 def write(suites: dict[str, str], doc: Path = DOC) -> Path:
-    doc.write_text(render(suites))
+    doc.write_text(render(suites, previous=doc.read_text() if doc.exists() else ""))
     return doc
 
 

@@ -11,6 +11,8 @@ Script entries (dicts):
   {"kind": "cut", "text": "...", "after": 3}      stream 3 tokens then drop the connection
   {"kind": "hang"}                                 never answer (time-out tests)
   {"kind": "stall", "text": "...", "after": 3}    stream 3 tokens then send nothing more, never closing
+  {"kind": "garble", "text": "...", "after": 3, "event": "error"|"junk"}
+                                                  stream 3 tokens then an error event (or one that is not JSON)
 Run standalone: ``python -m testkit.scripted_llm --port 9999 --profile tokens:150:0.3:0.015``.
 """
 
@@ -124,6 +126,7 @@ class ScriptedLLM:
             tokens = tokenize(entry.get("text", DEFAULT_TEXT))
         cut_after = int(entry["after"]) if kind == "cut" else None
         stall_after = int(entry["after"]) if kind == "stall" else None
+        garble = (int(entry["after"]), str(entry.get("event", "error"))) if kind == "garble" else None
         if not body.get("stream"):
             record["completed"] = True
             return JSONResponse({"id": "cmpl-" + uuid.uuid4().hex, "object": "chat.completion", "model": model,
@@ -131,12 +134,13 @@ class ScriptedLLM:
                                               "finish_reason": "stop"}],
                                  "usage": {"prompt_tokens": 10, "completion_tokens": len(tokens), "total_tokens": 10 + len(tokens)}})
         return StreamingResponse(self._sse(model, tokens, float(entry.get("ttft", 0)), float(entry.get("interval", 0)),
-                                           cut_after, record, stall_after),
+                                           cut_after, record, stall_after, garble),
                                  media_type="text/event-stream",
                                  headers={"x-ratelimit-remaining-requests": "4999"})
 
     async def _sse(self, model: str, tokens: list[str], ttft: float, interval: float, cut_after: int | None,
-                   record: dict[str, Any], stall_after: int | None = None) -> Any:
+                   record: dict[str, Any], stall_after: int | None = None,
+                   garble: tuple[int, str] | None = None) -> Any:
         cid = "chatcmpl-" + uuid.uuid4().hex[:12]
         created = int(time.time())
         prompt_tokens = sum(len(m.get("content", "")) for m in record["messages"]) // 4
@@ -149,6 +153,13 @@ class ScriptedLLM:
                 if stall_after is not None and i >= stall_after:
                     record["stalled"] = True
                     await asyncio.sleep(3600)  # the connection stays open; nothing more is sent
+                if garble is not None and i >= garble[0]:
+                    record["garbled"] = True
+                    if garble[1] == "error":
+                        yield 'data: {"error": {"message": "scripted overload", "type": "server_error"}}\n\n'
+                    else:
+                        yield "data: <html>502 Bad Gateway</html>\n\n"
+                    return
                 if i and interval:
                     await asyncio.sleep(interval)
                 chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,

@@ -29,6 +29,7 @@ from core.errors import DependencyUnavailable, UpstreamError
 from core.health import ComponentHealth, Status
 from core.logs import get_logger
 from core.settings import Settings
+from server.engine.sse import StreamError, chunk_text, chunk_usage, completion_chunks
 from server.observability import Metrics
 from server.tracing import Tracing
 
@@ -47,7 +48,9 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-_RELAY_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, openai.OpenAIError, *_transport_errors())
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = _transport_errors()
+_OPEN_ERRORS: tuple[type[BaseException], ...] = (openai.OpenAIError, *_TRANSPORT_ERRORS)
+_RELAY_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, StreamError, openai.OpenAIError, *_TRANSPORT_ERRORS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,31 +194,40 @@ class OpenAIChat:
                 remaining = raw.headers.get("x-ratelimit-remaining-requests")
                 if remaining is not None and remaining.isdigit():
                     self._m.llm_ratelimit_remaining.labels(model).set(int(remaining))
-                stream = raw.parse()
-                iterator = stream.__aiter__()
+                # the body's events are read as dicts (server/engine/sse.py), not as the SDK's typed objects
+                stream = raw.http_response
+                iterator = completion_chunks(stream.aiter_bytes()).__aiter__()
                 first = await iterator.__anext__()
         except StopAsyncIteration:
             return _Opened(None, None, [], time.perf_counter() - started)
         except (TimeoutError, openai.APITimeoutError) as exc:
             if stream is not None:
                 with contextlib.suppress(Exception):
-                    await stream.close()  # free the connection of the attempt that timed out
+                    await stream.aclose()  # free the connection of the attempt that timed out
             raise _Retryable("timeout", "no first token in time") from exc
+        except StreamError as exc:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+            raise _Retryable("protocol", str(exc)[:200]) from exc
         except openai.APIConnectionError as exc:
             raise _Retryable("connection", str(exc)) from exc
         except openai.APIStatusError as exc:
             if exc.status_code in _RETRYABLE_STATUS:
                 raise _Retryable(f"http_{exc.status_code}", str(exc)[:200]) from exc
             raise _Fatal(f"http_{exc.status_code}", str(exc)[:200]) from exc
-        except openai.OpenAIError as exc:
-            raise _Retryable("protocol", str(exc)[:200]) from exc
+        except _OPEN_ERRORS as exc:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+            raise _Retryable("protocol" if isinstance(exc, openai.OpenAIError) else "connection", str(exc)[:200]) from exc
         return _Opened(stream, iterator, [first], time.perf_counter() - started)
 
     async def _relay(self, model: str, opened: _Opened, *, fallback_used: bool,
                      deadline: float) -> AsyncIterator[StreamItem]:
         self._m.llm_ttft.labels(model).observe(opened.ttft)
         text_parts: list[str] = []
-        usage: Any = None
+        usage: tuple[int, int] | None = None
         pending = list(opened.first)
         try:
             while True:
@@ -231,13 +243,11 @@ class OpenAIChat:
                             chunk = await opened.iterator.__anext__()
                     except StopAsyncIteration:
                         break
-                if getattr(chunk, "usage", None):
-                    usage = chunk.usage
-                for choice in chunk.choices or []:
-                    piece = choice.delta.content if choice.delta else None
-                    if piece:
-                        text_parts.append(piece)
-                        yield TextChunk(piece)
+                usage = chunk_usage(chunk) or usage
+                piece = chunk_text(chunk)
+                if piece:
+                    text_parts.append(piece)
+                    yield TextChunk(piece)
         except _RELAY_ERRORS as exc:
             self._m.llm_errors.labels(model, "interrupted").inc()
             self._m.llm_calls.labels(model, "interrupted").inc()
@@ -246,11 +256,11 @@ class OpenAIChat:
             raise UpstreamError("the language model stopped in the middle of the answer", code="llm_interrupted") from exc
         finally:
             if opened.stream is not None:
-                await opened.stream.close()  # on cancel this aborts the request upstream
+                await opened.stream.aclose()  # on cancel this aborts the request upstream
         text = "".join(text_parts)
         estimated = usage is None
-        prompt = usage.prompt_tokens if usage else 0
-        completion = usage.completion_tokens if usage else _estimate_tokens(text)
+        prompt = usage[0] if usage else 0
+        completion = usage[1] if usage else _estimate_tokens(text)
         cost = prompt / 1000 * self._s.llm_price_input_per_1k + completion / 1000 * self._s.llm_price_output_per_1k
         self._m.llm_calls.labels(model, "ok").inc()
         self._m.llm_tokens.labels(model, "prompt").inc(prompt)

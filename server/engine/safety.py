@@ -101,6 +101,7 @@ MANUAL_EXAMPLES = (
 )
 INJECTION_MARGIN = 0.0  # closer to the override examples than to the manual ones by more than this
 MAX_VERDICTS = 20_000  # sentences whose verdict is remembered (a few MB)
+MAX_CLEANED = 4_000  # passages whose cleaned text is remembered (a few MB: manual chunks are ~1 KB)
 _SENTENCES = re.compile(r"(?<=[.!?;؟。])\s+")
 
 
@@ -112,8 +113,10 @@ class InjectionFilter:
         self._margin = margin
         self._examples: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = asyncio.Lock()
-        # verdicts of judged sentences: the same manual passages come back turn after turn
+        # verdicts of judged sentences, and the cleaned text of whole passages: the same manual passages
+        # come back turn after turn, and scanning one for cues in six languages costs more than its search
         self._verdicts: collections.OrderedDict[str, bool] = collections.OrderedDict()
+        self._cleaned: collections.OrderedDict[str, tuple[str, bool]] = collections.OrderedDict()
 
     async def _matrices(self) -> tuple[np.ndarray, np.ndarray]:
         async with self._lock:
@@ -142,6 +145,17 @@ class InjectionFilter:
 
     async def clean(self, text: str) -> tuple[str, bool]:
         """``text`` without its instruction-like sentences (lines kept), and whether anything was removed."""
+        known = self._cleaned.get(text)
+        if known is not None:
+            self._cleaned.move_to_end(text)
+            return known
+        result = await self._clean(text)
+        self._cleaned[text] = result
+        while len(self._cleaned) > MAX_CLEANED:
+            self._cleaned.popitem(last=False)
+        return result
+
+    async def _clean(self, text: str) -> tuple[str, bool]:
         lines = text.splitlines()
         pieces = [[p for p in _SENTENCES.split(line) if p.strip()] for line in lines]
         flat = [p for line in pieces for p in line]

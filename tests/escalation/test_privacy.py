@@ -393,6 +393,7 @@ async def test_a_proposed_resolution_is_invisible_until_support_approves_it(
         assert await fetch(database_url, "SELECT id FROM kb_documents WHERE kind = 'resolution'") == []
         r = await http.get(f"{srv.url}/api/kb/search", headers=bearer(admin),
                            params={"q": f"hydraulic arm drifts down {mark}", "k": 10})
+        assert r.status_code == 200, r.text
         assert mark not in json.dumps(r.json()["passages"])
 
         # another user asking the same never sees it

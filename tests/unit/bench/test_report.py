@@ -69,3 +69,21 @@ def test_render_puts_each_section_under_its_machine_line(tmp_path: Path, monkeyp
 def test_spread_is_half_the_range_over_the_mean() -> None:
     assert report.spread([0.9, 1.1]) == "±10 %"
     assert report.spread([1.0]) == ""
+
+
+def test_a_suite_without_a_result_file_keeps_its_section_of_the_page(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("bench_fake_suite")
+    module.section = lambda result, charts_dir: f"## Fake suite\n\nratio {result['runs'][0]['ratio']}\n"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bench_fake_suite", module)
+    (tmp_path / "fake.json").write_text(json.dumps({"machine": {"cores": 2}, "runs": [{"ratio": 0.5}]}))
+    earlier = ("# Performance\n\n<!-- bench: fake -->\n## Fake suite\n\nratio 0.1\n\n"
+               "<!-- bench: kept -->\n## Kept suite\n\nmeasured last week: 1.07\n")
+    page = report.render({"fake": "bench_fake_suite", "kept": "bench_fake_suite", "absent": "bench_fake_suite"},
+                         tmp_path, tmp_path, previous=earlier)
+    assert "ratio 0.5" in page and "ratio 0.1" not in page  # rewritten from its new result
+    assert "<!-- bench: kept -->\n## Kept suite\n\nmeasured last week: 1.07\n" in page  # kept as it was
+    assert "No result file for: `absent`" in page and "`kept`" not in page
+    again = report.render({"fake": "bench_fake_suite", "kept": "bench_fake_suite"}, tmp_path / "none", tmp_path,
+                          previous=page)
+    assert again.count("## Kept suite") == 1 and "ratio 0.5" in again and "Not in this run" not in again
