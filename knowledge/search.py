@@ -189,7 +189,9 @@ def hybrid_statement(*, query: str, vector: np.ndarray | None, sparse: SparseVec
     """
     args = _Args()
     ctes = [_live_sql(args, filters)]
-    limit = args(int(options.candidates), "int")
+    # a literal (a setting, not user input): a parameter would be left unused by a statement whose
+    # retrievers do not take it (codes only), and PostgreSQL refuses a parameter it cannot type
+    limit = str(int(options.candidates))
     hits: list[str] = []
     dim = int(vector.shape[0]) if vector is not None else 0
     if vector is not None and part not in (Part.ALL, Part.DENSE):  # only for the similarity of the rows

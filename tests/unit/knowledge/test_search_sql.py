@@ -78,3 +78,19 @@ def test_each_part_runs_only_its_retrievers_and_all_rank_their_rows_alike() -> N
         sql, args = _statement(part=part)
         assert "dense_q AS MATERIALIZED (SELECT $" in sql and "hnsw.ef_search" not in sql.split("sparse_q", 1)[0]
         assert max(int(n) for n in re.findall(r"\$(\d+)", sql)) == len(args)
+
+
+def test_every_parameter_is_used_by_every_shape_of_the_statement() -> None:
+    """PostgreSQL refuses a statement with a parameter it never sees (it cannot type it): a search without
+    sparse vectors (an embedder without a sparse head, or sparse off) whose query has a code used to fail."""
+    vector = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    sparse = SparseVector({3: 0.5}, 16384)
+    for v in (vector, None):
+        for sp in (sparse, None):
+            for codes in (["E07"], []):
+                for use_text in (True, False):
+                    for part in Part:
+                        sql, args = _statement(vector=v, sparse=sp, codes=codes, part=part,
+                                               options=SearchOptions(use_text=use_text))
+                        used = {int(n) for n in re.findall(r"\$(\d+)", sql)}
+                        assert used == set(range(1, len(args) + 1)), (v is not None, sp is not None, codes, part)
