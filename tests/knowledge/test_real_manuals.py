@@ -129,3 +129,41 @@ async def test_sample_manuals_keep_their_score(kb_real: KnowledgeBase) -> None:
     _report("samples", table, [f"{o.question.id} rank={o.rank}: {o.question.text}"
                                for o in outcomes if o.rank is None or o.rank > 5])
     assert table["all"]["hit@5"] >= SAMPLES_FLOOR["hit@5"] and table["all"]["mrr"] >= SAMPLES_FLOOR["mrr"], table["all"]
+
+
+async def test_each_retriever_earns_its_place_with_both_sets_in_one_knowledge_base(kb_real: KnowledgeBase,
+                                                                                  manuals: Path) -> None:
+    """docs/retrieval.md, "What each retriever brings": the shipped fusion against each retriever alone and
+    without the sparse one, on the real manuals and the samples indexed together."""
+    import dataclasses
+
+    for name in MANUALS:
+        result = await kb_real.add_document((manuals / name).read_bytes(), filename=name, lang="en", wait=True)
+        assert result["status"] == "ready", result
+    await kb_real.seed_samples(wait=True)
+    shipped = kb_real.options
+    variants = {
+        "all (shipped)": shipped,
+        "dense only": dataclasses.replace(shipped, use_sparse=False, use_text=False, use_codes=False),
+        "sparse only": dataclasses.replace(shipped, use_vector=False, use_text=False, use_codes=False),
+        "full text only": dataclasses.replace(shipped, use_vector=False, use_sparse=False, use_codes=False),
+        "without sparse": dataclasses.replace(shipped, use_sparse=False),
+        "without full text": dataclasses.replace(shipped, use_text=False),
+    }
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    try:
+        for label, options in variants.items():
+            kb_real.options = options
+            rows[label] = {name: summarise(await evaluate(kb_real, load_questions(path), k=10))["all"]
+                           for name, path in (("real", QUESTIONS), ("samples", SAMPLE_QUESTIONS))}
+    finally:
+        kb_real.options = shipped
+    lines = ["| retrievers | real hit@5 / MRR | samples hit@5 / MRR |", "|---|---|---|"]
+    lines += [f"| {label} | {r['real']['hit@5']:.2f} / {r['real']['mrr']:.3f} | "
+              f"{r['samples']['hit@5']:.2f} / {r['samples']['mrr']:.3f} |" for label, r in rows.items()]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "retrievers.md").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+    best = rows["all (shipped)"]
+    for label, r in rows.items():  # no single retriever, and no fusion without one, beats the shipped one on both sets
+        assert (r["real"]["mrr"] + r["samples"]["mrr"]) <= (best["real"]["mrr"] + best["samples"]["mrr"]) + 1e-9, (label, r)
