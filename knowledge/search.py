@@ -243,6 +243,11 @@ def hybrid_statement(*, query: str, vector: np.ndarray | None, sparse: SparseVec
     return sql, args.values
 
 
+def free_connections(pool: asyncpg.Pool) -> int:
+    """Connections a pool can hand out now: idle ones, and those it may still open."""
+    return int(pool.get_idle_size()) + max(0, int(pool.get_max_size()) - int(pool.get_size()))
+
+
 async def hybrid_search(db: asyncpg.Connection | asyncpg.Pool, *, query: str, vector: np.ndarray | None,
                         filters: SearchFilter, options: SearchOptions | None = None, sparse: SparseVector | None = None,
                         skip_words: Sequence[str] = (), embedder: str = "", exact: bool = False,
@@ -251,7 +256,8 @@ async def hybrid_search(db: asyncpg.Connection | asyncpg.Pool, *, query: str, ve
 
     On a connection: one statement, one round trip. On a pool, with more than one group of
     retrievers: a statement per group side by side, each on a connection of its own taken for that
-    statement only (the dense HNSW query; full text; sparse and codes), fused here. Reciprocal-rank fusion
+    statement only (the dense HNSW query; full text; sparse and codes), fused here; when the pool
+    has fewer connections free than that, the one statement on one connection (the same ranking). Reciprocal-rank fusion
     (``RRF_K``), plus ``CODE_BONUS`` for exact codes, times the kind's weight.
     """
     options = options or SearchOptions()
@@ -263,6 +269,10 @@ async def hybrid_search(db: asyncpg.Connection | asyncpg.Pool, *, query: str, ve
     groups = [part for part, used in ((Part.DENSE, vector is not None), (Part.TEXT, options.use_text),
                                       (Part.REST, sparse is not None or bool(codes))) if used]
     parts = groups if isinstance(db, asyncpg.Pool) and not exact and len(groups) > 1 else [Part.ALL]
+    if len(parts) > 1 and free_connections(db) < len(parts):
+        # the pool is busy (a burst of questions): one statement on one connection, so a search takes
+        # one connection instead of three and the questions queued behind it get theirs sooner
+        parts = [Part.ALL]
 
     async def run(part: Part) -> list[asyncpg.Record]:
         sql, args = hybrid_statement(**common, rows=rows if part is Part.ALL else None, part=part)  # type: ignore[arg-type]

@@ -230,6 +230,7 @@ def assemble(settings: Settings, *, metrics: Metrics, tracing: Tracing, verifier
         Step("fanout", fanout.start, fanout.stop),
         Step("turns", turns.start, lambda: turns.stop(settings.shutdown_drain_seconds)),
         Step("handover", handovers.start, handovers.stop),
+        Step("hub", stop=hub.stop),  # before the turns drain: an outcome may start a follow-up turn
         # last, so stopped first: running jobs get a few seconds, then are cancelled and left to resume,
         # and the drain of the answers is not kept waiting behind them
         Step("jobs", jobs.start if settings.workers_in_process else None, jobs.stop),

@@ -6,6 +6,21 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+BUSY_TURNS = 8  # answers streaming on a replica above which delta frames are spaced
+BUSY_FRAME_INTERVAL = 0.04  # seconds between an answer's delta frames then (a reader sees no difference)
+CROWDED_TURNS = 64  # answers streaming on a replica above which they are spaced further
+CROWDED_FRAME_INTERVAL = 0.1  # seconds between an answer's delta frames then (text still appears 10 times a second)
+
+
+def frame_interval(running: int) -> float:
+    """Seconds between an answer's delta frames with ``running`` answers streaming on the replica: none
+    while few stream; with many, every frame costs a Redis call, a fan-out read and a WebSocket write,
+    so the text of ``BUSY_FRAME_INTERVAL`` seconds (``CROWDED_FRAME_INTERVAL`` with more than
+    ``CROWDED_TURNS`` answers) goes out as one frame."""
+    if running > CROWDED_TURNS:
+        return CROWDED_FRAME_INTERVAL
+    return BUSY_FRAME_INTERVAL if running > BUSY_TURNS else 0.0
+
 
 class DeltaBatcher:
     """Publishes answer text without waiting for Redis on every token.

@@ -66,7 +66,7 @@ class Connection:
 
     # slots and a lazily allocated outbox: an idle connection is mostly this object and the transport's
     __slots__ = ("ws", "metrics", "limit", "outbox", "wake", "behind", "pushed_seq", "written_seq", "principal",
-                 "session", "subscription", "recording", "conn_id", "address", "tasks", "guard", "closed")
+                 "session", "subscription", "recording", "conn_id", "address", "tasks", "outcome", "guard", "closed")
 
     def __init__(self, ws: WebSocket, *, limit: int, metrics: Metrics) -> None:
         self.ws = ws
@@ -85,6 +85,7 @@ class Connection:
         # the client's address (uvicorn takes it from X-Forwarded-For behind a trusted proxy): rate limits
         self.address = ws.client.host if ws.client else ""
         self.tasks: set[asyncio.Task[None]] = set()
+        self.outcome: asyncio.Task[None] | None = None  # the last step outcome handed to the hub (hub.py)
         self.guard: asyncio.TimerHandle | None = None  # the token's next check (the hub's timer, not a task)
         self.closed = False  # the hub stopped serving it: no timer is armed again, no task is started
 

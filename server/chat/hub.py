@@ -85,6 +85,15 @@ class Hub:
         self.limits = FrameLimits(settings, state.redis, metrics)
         self._sessions_here: dict[str, int] = {}
         self._write_timeout = max(2.0, 2 * settings.ws_ping_interval_seconds)
+        # step outcomes being handled (planning the next step can wait on the model): beside the receive
+        # loop, one at a time per connection, and finished even if the socket closes meanwhile
+        self._outcomes: set[asyncio.Task[None]] = set()
+
+    async def stop(self) -> None:
+        """At shutdown: the step outcomes still being handled finish (each is bounded by the model's
+        time-out), so none is left half-applied."""
+        if self._outcomes:
+            await asyncio.gather(*list(self._outcomes), return_exceptions=True)
 
     async def endpoint(self, ws: WebSocket) -> None:
         settings = self.settings
@@ -432,18 +441,51 @@ class Hub:
             try:
                 frame = parse_client_frame(text, max_text_chars=settings.message_max_chars)
                 self.metrics.frames_received.labels(frame.TYPE).inc()
+                if isinstance(frame, protocol.StepOutcome):
+                    self._handle_outcome(conn, frame, text)
+                else:
+                    await self._dispatch(conn, frame)
+            except AppError as exc:
+                self._refuse_frame(conn, text, exc)
+            except REDIS_DOWN as exc:
+                self._frame_unavailable(conn, text, exc)
+
+    def _refuse_frame(self, conn: Connection, text: str, exc: AppError) -> None:
+        client_id = frame_client_id(text)  # so the client knows which of its messages was refused
+        retry_after = round(exc.retry_after, 1) if isinstance(exc, RateLimited) else None
+        conn.send_local(protocol.Error(exc.code, exc.message, client_id=client_id or None, retry_after=retry_after))
+
+    def _frame_unavailable(self, conn: Connection, text: str, exc: BaseException) -> None:
+        # Redis is away: this frame cannot be handled now; the socket stays open (ping still works)
+        self.metrics.redis_errors.labels("frame").inc()
+        log.warning("hub.frame_unavailable", conn_id=conn.conn_id, error=type(exc).__name__)
+        client_id = frame_client_id(text)
+        conn.send_local(protocol.Error(UNAVAILABLE, UNAVAILABLE_TEXT, client_id=client_id or None))
+
+    def _handle_outcome(self, conn: Connection, frame: protocol.StepOutcome, text: str) -> None:
+        """A step outcome, handled beside the receive loop: with a model the next step is planned first
+        (up to LLM_TIMEOUT_SECONDS), and meanwhile ping, cancel and messages still flow. Outcomes of one
+        connection are applied in the order they were sent."""
+        previous = conn.outcome
+
+        async def run() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await previous
+            try:
                 await self._dispatch(conn, frame)
             except AppError as exc:
-                client_id = frame_client_id(text)  # so the client knows which of its messages was refused
-                retry_after = round(exc.retry_after, 1) if isinstance(exc, RateLimited) else None
-                conn.send_local(protocol.Error(exc.code, exc.message, client_id=client_id or None,
-                                               retry_after=retry_after))
+                self._refuse_frame(conn, text, exc)
             except REDIS_DOWN as exc:
-                # Redis is away: this frame cannot be handled now; the socket stays open (ping still works)
-                self.metrics.redis_errors.labels("frame").inc()
-                log.warning("hub.frame_unavailable", conn_id=conn.conn_id, error=type(exc).__name__)
-                client_id = frame_client_id(text)
-                conn.send_local(protocol.Error(UNAVAILABLE, UNAVAILABLE_TEXT, client_id=client_id or None))
+                self._frame_unavailable(conn, text, exc)
+            except Exception:  # the socket's other frames must keep flowing; the failure is logged and counted
+                log.exception("hub.outcome_failed", conn_id=conn.conn_id, step_id=frame.step_id)
+                conn.send_local(protocol.Error("internal_error", "the step outcome could not be recorded; try again"))
+
+        task = asyncio.create_task(run(), name=f"ws.outcome.{conn.conn_id}")
+        conn.outcome = task
+        self._outcomes.add(task)
+        task.add_done_callback(self._outcomes.discard)
 
     async def _dispatch(self, conn: Connection, frame: ClientFrame) -> None:
         assert conn.session is not None and conn.principal is not None

@@ -24,7 +24,7 @@ from core.logs import get_logger
 from core.settings import Settings
 from server import protocol
 from server.auth import Principal
-from server.chat.batching import DeltaBatcher
+from server.chat.batching import DeltaBatcher, frame_interval
 from server.chat.sessions import CONTROL_CHANNEL, REDIS_DOWN, RedisUnavailable, SessionState
 from server.engine.conversation import (
     ConversationEngine,
@@ -51,8 +51,6 @@ from server.tracing import Tracing
 
 log = get_logger("server.turns")
 
-BUSY_TURNS = 8  # answers streaming on this replica above which delta frames are spaced
-BUSY_FRAME_INTERVAL = 0.04  # seconds between an answer's delta frames then (a reader sees no difference)
 
 
 class TurnRunner:
@@ -386,10 +384,9 @@ class TurnRunner:
         await self._finish(session, principal, answer_id, text, "cancelled", done, received)
 
     def _frame_interval(self) -> float:
-        """Seconds between an answer's delta frames: none while few answers stream on this replica; with
-        many, every frame costs a Redis call, a fan-out read and a WebSocket write per token, so the text
-        of ``BUSY_FRAME_INTERVAL`` seconds goes out as one frame (the first text never waits)."""
-        return BUSY_FRAME_INTERVAL if len(self.running) > BUSY_TURNS else 0.0
+        """Seconds between an answer's delta frames, for the answers streaming on this replica now
+        (server/chat/batching.py)."""
+        return frame_interval(len(self.running))
 
     async def _publish_delta(self, session_id: str, answer_id: str, text: str) -> None:
         await self.state.publish(session_id, protocol.Delta(answer_id, text))

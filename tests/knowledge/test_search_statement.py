@@ -81,6 +81,23 @@ async def test_a_search_is_three_statements_side_by_side(logged: tuple[Knowledge
     assert len(statements.queries) == 6
 
 
+async def test_with_the_pool_busy_a_search_is_one_statement_on_one_connection(
+        logged: tuple[KnowledgeBase, Statements, dict[str, int]]) -> None:
+    """A burst of questions: a search takes one connection instead of three, with the same ranking."""
+    kb, statements, _ = logged
+    free = await kb.search(QUERY, k=5, machine_model=V4, reader_lang="en")
+    held = [await kb.pool.acquire() for _ in range(2)]  # of 3: one left
+    try:
+        statements.queries.clear()
+        busy = await kb.search(QUERY, k=5, machine_model=V4, reader_lang="en")
+    finally:
+        for conn in held:
+            await kb.pool.release(conn)
+    assert len(statements.queries) == 1, statements.queries
+    assert all(f"{name} AS MATERIALIZED" in statements.queries[0] for name in ("dense", "sparse", "fulltext"))
+    assert busy == free
+
+
 async def test_side_by_side_statements_fuse_like_one(logged: tuple[KnowledgeBase, Statements, dict[str, int]]) -> None:
     kb, _, _ = logged
     vector, sparse = await kb._embed_query(QUERY)

@@ -108,3 +108,27 @@ async def test_with_a_model_the_next_step_is_planned_with_the_outcome(
 
 def test_the_follow_up_request_exists_in_every_language() -> None:
     assert t("followup_request", "tr") != t("followup_request", "en")
+
+
+async def test_while_the_next_step_is_planned_the_socket_keeps_answering(
+        engine_settings, llm_server, running_server, make_token):  # noqa: F811
+    """Planning waits on the model (up to LLM_TIMEOUT_SECONDS); ping and cancel must not wait behind it."""
+    answer = "The brush motor is overloaded [1].\n\n1. Remove netting around the brush heads [1].\n2. Check fuse F2 [1].\n"
+    plan = json.dumps({"action": "step", "step": "Check the brush motor fuse F2.", "passage": 1})
+    llm_server.llm.push({"kind": "stream", "text": answer}, {"kind": "stream", "text": plan, "ttft": 3.0})
+    async with running_server(engine_settings(escalate_after_failed_steps=5, llm_timeout_seconds=10)) as srv:
+        await upload_manual(srv, make_token(role="admin"))
+        client = ChatClient(srv.ws_url, make_token())
+        await client.connect()
+        await client.ask("The brushes stopped and the red LED blinks")
+        first = await client.until("step")
+        await client.until("done")
+        await client.send({"type": "step_outcome", "step_id": first["step_id"], "outcome": "not_fixed"})
+        await client.send({"type": "ping"})
+        await client.until("pong", timeout=2.5)  # the plan is still 3 s away
+        assert not [f for f in client.frames if f["type"] == "step_result"]
+        planned = await client.until("step", timeout=20)
+        await client.close()
+    assert planned["text"] == "Check the brush motor fuse F2."
+    results = [f for f in client.frames if f["type"] == "step_result"]
+    assert [r["step_id"] for r in results] == [first["step_id"]]

@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from server.chat.batching import DeltaBatcher
+from server.chat.batching import (
+    BUSY_FRAME_INTERVAL,
+    BUSY_TURNS,
+    CROWDED_FRAME_INTERVAL,
+    CROWDED_TURNS,
+    DeltaBatcher,
+    frame_interval,
+)
 
 
 class SlowPublisher:
@@ -110,3 +117,10 @@ def test_a_zero_interval_keeps_one_frame_per_token() -> None:
         return out
 
     assert asyncio.run(run()) == ["x ", "y ", "z "]
+
+
+def test_frames_are_spaced_further_the_more_answers_stream() -> None:
+    assert [frame_interval(n) for n in (0, 1, BUSY_TURNS)] == [0.0, 0.0, 0.0]
+    assert frame_interval(BUSY_TURNS + 1) == frame_interval(CROWDED_TURNS) == BUSY_FRAME_INTERVAL
+    assert frame_interval(CROWDED_TURNS + 1) == frame_interval(10_000) == CROWDED_FRAME_INTERVAL
+    assert 0 < BUSY_FRAME_INTERVAL < CROWDED_FRAME_INTERVAL <= 0.1  # text still appears ten times a second
