@@ -575,6 +575,17 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "frame instead of its answer (a refusal of the server's, such as `postgres_unavailable` when a statement "
               "waited longer than `DB_ACQUIRE_TIMEOUT_SECONDS` for a pool connection) or no answer within 120 s; the "
               "throughput and latency figures are those of the sessions answered."]
+    lines += ["", "Where a question's time went (2026-12-02, `py-spy record --format raw -r 50 -p <hub pid>` during "
+              "`python -m bench hub --runs 1 --rates 10 --duration 40 --levels '' --burst 0`; py-spy from PyPI): the "
+              "`openai` client's construction of a typed object per streamed event was 35 % of the event loop's samples, "
+              "and the query embeddings (dense and sparse, each with the engine's own OpenMP threads) 25 % of all "
+              "samples; the added TTFT p95 at 10 q/s was 1,255 to 1,535 ms. The events are now decoded as dicts "
+              "(`server/engine/sse.py`, 713 ms) and the query embeddings run single-threaded on workers of their own "
+              "(a query: 20 ms of CPU instead of 34; 273 ms), and a passage's injection scan (5 % of the loop) is "
+              "remembered. What is left per question is the two query embeddings (about 40 ms of CPU), the search's "
+              "statements and the streamed frames (a Redis call, a fan-out read and a WebSocket write each), on two "
+              "cores shared with the provider, the client, PostgreSQL and Redis: at 20 q/s the machine is saturated, "
+              "which the retrieval time shows."]
     series: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         for who in ("hub", "relay"):
