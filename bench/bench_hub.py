@@ -586,6 +586,20 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "statements and the streamed frames (a Redis call, a fan-out read and a WebSocket write each), on two "
               "cores shared with the provider, the client, PostgreSQL and Redis: at 20 q/s the machine is saturated, "
               "which the retrieval time shows."]
+    lines += ["", "Where the 500-session level's time went (2026-12-02, the hub's `submit` timed step by step and a "
+              "thread that prints the event loop's stack when it stalls, during `python -m bench hub --runs 1 "
+              "--rates '' --levels 500 --burst 0`): each Redis call of a turn took a pool connection for a whole "
+              "round trip, and with 500 answers publishing a frame every 100 ms the calls queued for the 100 "
+              "connections (a publish 0.5 to 1.2 s on average, a rate-limit check 0.27 s); then the setup's two "
+              "statements queued for the 20 PostgreSQL connections (opening a turn 0.9 to 1.4 s on average) until "
+              "some waited longer than `DB_ACQUIRE_TIMEOUT_SECONDS`: 90 to 131 of the 500 answers failed, at 0.44 "
+              "of the relay's throughput. The Redis calls of all turns now share one pipeline at a time "
+              "(`server/chat/redis_batch.py`), and the turns' statements are batched "
+              "(`core/batching.py`: the gates and the turn openings of questions arriving together are one "
+              "statement each, the writes at the end one `executemany` each): opening a turn took 80 ms, the gate "
+              "13 ms, no answer failed, and the throughput matched the relay's. What is left is the event loop "
+              "itself: reading 500 provider streams (the HTTP client's parsing of each chunk) keeps it busy for "
+              "up to 1.7 s at a time, which is the added time to the first token at 500 sessions."]
     series: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         for who in ("hub", "relay"):

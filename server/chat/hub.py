@@ -82,7 +82,7 @@ class Hub:
         self.actions = actions
         self.machines = machines
         self.dictation = Dictation(transcriber, default_max_bytes=settings.ws_max_audio_bytes)
-        self.limits = FrameLimits(settings, state.redis, metrics)
+        self.limits = FrameLimits(settings, state.redis, metrics, state.batch)
         self._sessions_here: dict[str, int] = {}
         self._write_timeout = max(2.0, 2 * settings.ws_ping_interval_seconds)
         # step outcomes being handled (planning the next step can wait on the model): beside the receive

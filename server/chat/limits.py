@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -24,6 +25,7 @@ from core.errors import RateLimited
 from core.logs import get_logger
 from core.settings import Settings, SettingsError
 from server.auth import Principal
+from server.chat.redis_batch import RedisBatcher
 from server.observability import Metrics
 from server.protocol import CLIENT_FRAMES, ClientFrame, Message
 
@@ -78,8 +80,8 @@ def parse_frame_limits(entries: Iterable[str]) -> dict[str, int]:
 class RateWindows:
     """Counts hits in fixed one-minute windows in Redis; ``hit`` refuses the first limit exceeded."""
 
-    def __init__(self, redis: aioredis.Redis, metrics: Metrics) -> None:
-        self._redis = redis
+    def __init__(self, redis: aioredis.Redis, metrics: Metrics, batch: RedisBatcher | None = None) -> None:
+        self._batch = batch or RedisBatcher(redis)  # shared with the replica's other Redis calls when given
         self._metrics = metrics
 
     async def hit(self, checks: Iterable[tuple[str, str, int]]) -> None:
@@ -89,14 +91,16 @@ class RateWindows:
             return
         now = time.time()
         window = int(now // WINDOW_SECONDS)
-        pipe = self._redis.pipeline(transaction=False)
-        for scope, subject, _ in checks:
-            key = f"abp:rl:{scope}:{subject_key(subject)}:{window}"
-            pipe.incr(key)
-            pipe.expire(key, WINDOW_SECONDS + 1)
+        keys = [f"abp:rl:{scope}:{subject_key(subject)}:{window}" for scope, subject, _ in checks]
+
+        def queue(pipe: Pipeline) -> None:
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, WINDOW_SECONDS + 1)
+
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                counts = await pipe.execute()
+                counts = await self._batch.call(queue, 2 * len(keys))
         except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
             self._metrics.degraded.labels("rate_limits").inc()
             log.warning("limits.unavailable", error=type(exc).__name__, detail="rate limits not applied")
@@ -112,11 +116,12 @@ class RateWindows:
 class FrameLimits:
     """The socket's limits: frames by type per user, all frames per address, connections per user."""
 
-    def __init__(self, settings: Settings, redis: aioredis.Redis, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, redis: aioredis.Redis, metrics: Metrics,
+                 batch: RedisBatcher | None = None) -> None:
         self._settings = settings
         self._redis = redis
         self._metrics = metrics
-        self.windows = RateWindows(redis, metrics)
+        self.windows = RateWindows(redis, metrics, batch)
         self.per_type: Mapping[str, int] = parse_frame_limits(settings.ws_frame_limits)
         self._open = redis.register_script(_OPEN_CONNECTION)
 

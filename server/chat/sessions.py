@@ -16,12 +16,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.errors import DependencyUnavailable
 from core.health import ComponentHealth, Status
 from core.logs import get_logger
+from server.chat.redis_batch import RedisBatcher
 from server.crypto.cipher import SEALED_PREFIX, TextCipher
 from server.observability import Metrics
 from server.protocol import SessionFrame, dumps
@@ -98,6 +100,9 @@ class SessionState:
         self.max_frames = max_frames
         self.metrics = metrics
         self.outage_grace = outage_grace_seconds
+        # the calls of every turn (frames, leases, rate limits, idempotency keys) share pipelines: one
+        # round trip carries what all the answers streaming on the replica queued meanwhile
+        self.batch = RedisBatcher(redis)
         self._publish = redis.register_script(_PUBLISH)
         self._seed = redis.register_script(_SEED_SEQ)
         self.down_since: float | None = None  # monotonic time of the first failure of the current outage
@@ -185,7 +190,7 @@ class SessionState:
             body = self.cipher.seal(body)  # sealed, the seq is put in by whoever reads it (frame_text)
         keys = [seq_key(session_id), stream_key(session_id), f"abp:pub:{uuid.uuid4().hex}"]
         args: list[str | int] = [body, self.max_frames, self.ttl, PUBLISH_ID_TTL]
-        seq, encoded = await self._outlast("publish", lambda: self._publish(keys=keys, args=args))
+        seq, encoded = await self._outlast("publish", lambda: self.batch.script(self._publish, keys, args))
         text = encoded.decode() if isinstance(encoded, bytes) else encoded
         return int(seq), frame_text(self.cipher, int(seq), text)
 
@@ -211,30 +216,34 @@ class SessionState:
     async def claim_client_id(self, session_id: str, client_id: str, message_id: str) -> str | None:
         """Record client_id -> message_id; returns the earlier message id if the client_id was seen."""
         key = f"abp:s:{session_id}:cid:{client_id}"
-        if await self.redis.set(key, message_id, nx=True, ex=self.ttl):
+        def queue(pipe: Pipeline) -> None:
+            pipe.set(key, message_id, nx=True, ex=self.ttl)
+            pipe.get(key)
+
+        claimed, existing = await self.batch.call(queue, 2)
+        if claimed:
             return None
-        existing: Any = await self.redis.get(key)
         return existing.decode() if existing else None
 
     # -- the running turn: a lease so a crashed replica's turn can be finalised by another
     async def start_turn(self, session_id: str, message_id: str, lease_seconds: float) -> bool:
         key = f"abp:s:{session_id}:turn"
-        ok = await self.redis.set(key, json.dumps({"message_id": message_id, "started": time.time()}),
-                                  nx=True, px=int(lease_seconds * 1000))
+        lease = json.dumps({"message_id": message_id, "started": time.time()})
+        ok = await self.batch.call(lambda p: p.set(key, lease, nx=True, px=int(lease_seconds * 1000)))
         return bool(ok)
 
     async def renew_turn(self, session_id: str, lease_seconds: float) -> bool | None:
         """Extend the lease: True; False when there is no lease (ended, or expired); None when Redis is
         away (the next heartbeat tries again)."""
         try:
-            return bool(await self.redis.pexpire(f"abp:s:{session_id}:turn", int(lease_seconds * 1000)))
+            return bool(await self.batch.call(lambda p: p.pexpire(f"abp:s:{session_id}:turn", int(lease_seconds * 1000))))
         except REDIS_DOWN as exc:
             self._failed("lease", exc)
             return None
 
     async def end_turn(self, session_id: str) -> None:
         key = f"abp:s:{session_id}:turn"
-        await self._outlast("lease", lambda: self.redis.delete(key))
+        await self._outlast("lease", lambda: self.batch.call(lambda p: p.delete(key)))
 
     async def running_turn(self, session_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(f"abp:s:{session_id}:turn")
@@ -245,10 +254,11 @@ class SessionState:
         """Count one hit; returns seconds to wait when over ``limit`` per minute, else None."""
         window = int(time.time() // 60)
         key = f"abp:rl:{scope}:{subject}:{window}"
-        pipe = self.redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 61)
-        count, _ = await pipe.execute()
+        def queue(pipe: Pipeline) -> None:
+            pipe.incr(key)
+            pipe.expire(key, 61)
+
+        count, _ = await self.batch.call(queue, 2)
         if count > limit:
             return 60 - (time.time() % 60)
         return None

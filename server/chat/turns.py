@@ -151,7 +151,7 @@ class TurnRunner:
             self.metrics.duplicate_messages.inc()
             return protocol.Ack(frame.client_id, message_id, duplicate=True)
         seq, _ = await self.state.publish(session.id, protocol.UserMessage(message_id, frame.client_id, frame.text, lang))
-        await self.store.update_session(session.id, last_seq=seq)
+        await self.store.record_last_seq(session.id, seq)
         return protocol.Ack(frame.client_id, message_id, duplicate=False)
 
     def _spawn(self, session: SessionRow, principal: Principal, question_id: str | None, answer_id: str, text: str,
@@ -268,7 +268,7 @@ class TurnRunner:
                                                                 message=t("llm_interrupted", lang)))
             seq, _ = await self.state.publish(session_id, protocol.Done(
                 message_id, status="failed", mode="llm", citations=[], usage={}, error_code="interrupted"))
-            await self.store.update_session(session_id, last_seq=seq)
+            await self.store.record_last_seq(session_id, seq)
             self.metrics.turns.labels("llm", "failed").inc()
             log.warning("turns.recovered", session_id=session_id, message_id=message_id, chars=len(text))
 
@@ -452,7 +452,7 @@ class TurnRunner:
         seq, _ = await s.state.publish(session.id, protocol.Done(
             answer_id, status, mode, citations, usage, lang=lang or session.lang, error_code=error_code or None))
         s.metrics.frames_sent.labels(protocol.Done.TYPE).inc()
-        await s.store.update_session(session.id, last_seq=seq)
+        await s.store.record_last_seq(session.id, seq)
         s.metrics.turns.labels(mode, status).inc()
         s.metrics.turn_duration.observe(time.perf_counter() - received)
         await s.store.record_event("turn", session_id=session.id, message_id=answer_id, user_id=principal.user_id,

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from core.batching import RowBatcher, WriteBatcher
 from server.crypto.cipher import TextCipher
 
 __all__ = ["PLAIN_STATE_KEYS", "SessionRow", "Store", "TextCipher", "TurnContext", "TurnGate"]  # TextCipher: where the repositories take it from
@@ -71,29 +72,58 @@ class TurnContext:
 _KB_FACTS = """EXISTS (SELECT 1 FROM kb_documents WHERE current_version_id IS NOT NULL) AS kb_live,
        EXISTS (SELECT 1 FROM kb_versions WHERE status IN ('queued', 'processing')) AS kb_pending"""
 
-# the session's latest $2 messages (oldest first) and its state, in one row
-_CONTEXT_SQL = """SELECT s.state, s.machine_id,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('id', h.id, 'role', h.role, 'text', h.text) ORDER BY h.created_at, h.id), '[]')
-          FROM (SELECT role, text, created_at, id FROM messages WHERE session_id = $1
-                 ORDER BY created_at DESC, id DESC LIMIT $2) h) AS history,
-       """ + _KB_FACTS + """
-  FROM sessions s WHERE s.id = $1"""
 
-# the question and its (streaming) answer row stored, the conversation's language kept, and the
-# context read, in one statement: the reads see the rows as they were before it (no question, no answer)
-_OPEN_TURN_SQL = """WITH question AS (
+def _context_sql(session: str, limit: str) -> str:
+    """The session ``session``'s state and its latest ``limit`` messages (oldest first), in one row
+    (none when the session is gone); ``found`` is its id."""
+    return f"""SELECT s.id AS found, s.state, s.machine_id,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('id', h.id, 'role', h.role, 'text', h.text) ORDER BY h.created_at, h.id), '[]')
+          FROM (SELECT role, text, created_at, id FROM messages WHERE session_id = {session}
+                 ORDER BY created_at DESC, id DESC LIMIT {limit}) h) AS history,
+       {_KB_FACTS}
+  FROM sessions s WHERE s.id = {session}"""
+
+
+_CONTEXT_SQL = _context_sql("$1", "$2")
+
+# for each turn opening (one array element each, of every turn queued together): the question and its
+# (streaming) answer row stored, the conversation's language kept, and the context read, in one
+# statement; the reads see the rows as they were before it (no question, no answer)
+_OPEN_TURNS_SQL = """WITH input AS (
+    -- text arrays only: asyncpg would look up other array types on each new connection, a round trip more
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[])
+      WITH ORDINALITY AS i(qid, aid, sid, cid, body, lang, empty, relang, hlimit, ord)),
+  question AS (
     INSERT INTO messages (id, session_id, role, client_id, text, lang, status)
-    VALUES ($1, $3, 'user', $4, $5, $6, 'complete') ON CONFLICT DO NOTHING RETURNING id, created_at),
+    SELECT qid, sid, 'user', cid, body, lang, 'complete' FROM input ORDER BY ord
+    ON CONFLICT DO NOTHING RETURNING id, created_at),
   answer AS (  -- a microsecond later: the history orders by created_at, and the answer follows its question
     INSERT INTO messages (id, session_id, role, reply_to, lang, status, text, created_at)
-    SELECT $2, $3, 'assistant', question.id, $6, 'streaming', $7, question.created_at + interval '1 microsecond'
-      FROM question RETURNING id),
+    SELECT i.aid, i.sid, 'assistant', q.id, i.lang, 'streaming', i.empty, q.created_at + interval '1 microsecond'
+      FROM input i JOIN question q ON q.id = i.qid RETURNING id),
   relang AS (
-    UPDATE sessions SET lang = $6, updated_at = now() WHERE id = $3 AND $8 AND EXISTS (SELECT 1 FROM question)
-    RETURNING id)
-SELECT EXISTS (SELECT 1 FROM question) AS inserted, (SELECT count(*) FROM answer) AS answers,
-       (SELECT count(*) FROM relang) AS relanged, c.*
-  FROM (""" + _CONTEXT_SQL.replace("$1", "$3").replace("$2", "$9") + """) c"""
+    UPDATE sessions s SET lang = i.lang, updated_at = now() FROM input i
+     WHERE s.id = i.sid AND i.relang::boolean AND EXISTS (SELECT 1 FROM question q WHERE q.id = i.qid) RETURNING s.id)
+SELECT i.ord, EXISTS (SELECT 1 FROM question q WHERE q.id = i.qid) AS inserted,
+       (SELECT count(*) FROM answer) AS answers, (SELECT count(*) FROM relang) AS relanged, c.*
+  FROM input i LEFT JOIN LATERAL (""" + _context_sql("i.sid", "i.hlimit::integer") + """) c ON true"""
+
+# for each question (one array element each): the user's latest consent decision for the purpose and
+# the session's handover mode
+_GATES_SQL = """SELECT i.ord, c.granted, c.version, c.created_at, s.status, s.state->'handover'->>'mode' AS mode,
+       s.state->'handover'->>'agent' AS agent
+  FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS i(sid, uid, purpose, ord)
+  LEFT JOIN LATERAL (SELECT granted, version, created_at FROM user_consents
+                      WHERE user_id = i.uid AND purpose = i.purpose ORDER BY created_at DESC LIMIT 1) c ON true
+  LEFT JOIN sessions s ON s.id = i.sid"""
+
+_FINISH_SQL = ("UPDATE messages SET text = $2, status = $3, mode = $4, citations = $5, steps = $6, model = $7,"
+               " prompt_tokens = $8, completion_tokens = $9, cost_usd = $10, error_code = $11, completed_at = now()"
+               " WHERE id = $1")
+_LAST_SEQ_SQL = "UPDATE sessions SET last_seq = greatest(last_seq, $2), updated_at = now() WHERE id = $1"
+_EVENT_SQL = ("INSERT INTO analytics_events (kind, session_id, message_id, user_id, machine_model, lang, data)"
+              " VALUES ($1, $2, $3, $4, $5, $6, $7)")
 
 
 def json_value(value: Any) -> Any:
@@ -105,6 +135,13 @@ class Store:
     def __init__(self, pool: asyncpg.Pool, cipher: TextCipher) -> None:
         self.pool = pool
         self.cipher = cipher
+        # the writes at the end of every turn: those of answers ending together share a round trip and a commit
+        self._finish = WriteBatcher(pool, _FINISH_SQL)
+        self._last_seq = WriteBatcher(pool, _LAST_SEQ_SQL)
+        self._event = WriteBatcher(pool, _EVENT_SQL)
+        # a turn's setup: questions arriving together are gated and opened by one statement each
+        self._gates = RowBatcher(pool, _GATES_SQL)
+        self._open_turns = RowBatcher(pool, _OPEN_TURNS_SQL)
 
     # -- sessions
     async def create_session(self, session_id: str, user_id: str, user_name: str, lang: str,
@@ -126,22 +163,18 @@ class Store:
     # -- a turn's setup: two round trips (the gate, then the rows and the context)
     async def turn_gate(self, session_id: str, user_id: str, purpose: str) -> TurnGate:
         """The user's latest consent decision for ``purpose`` and the session's handover mode."""
-        row = await self.pool.fetchrow(
-            "SELECT c.granted, c.version, c.created_at, s.status, s.state->'handover'->>'mode' AS mode,"
-            " s.state->'handover'->>'agent' AS agent"
-            " FROM (SELECT 1) one"
-            " LEFT JOIN LATERAL (SELECT granted, version, created_at FROM user_consents WHERE user_id = $2 AND purpose = $3"
-            "  ORDER BY created_at DESC LIMIT 1) c ON true"
-            " LEFT JOIN sessions s ON s.id = $1", session_id, user_id, purpose)
+        row = await self._gates.fetchrow(session_id, user_id, purpose)
+        assert row is not None  # one row for every question
         return TurnGate(row["granted"], row["version"], row["created_at"], row["status"], row["mode"], row["agent"])
 
     async def open_turn(self, question_id: str, answer_id: str, session_id: str, client_id: str, text: str,
                         lang: str, *, relang: bool, history_limit: int = 20) -> TurnContext:
         """Store the question and its streaming answer row (and the session's new language when ``relang``)
         and read what the turn starts from, in one statement; nothing is written for a resent client_id."""
-        row = await self.pool.fetchrow(_OPEN_TURN_SQL, question_id, answer_id, session_id, client_id,
-                                       self.cipher.seal(text), lang, self.cipher.seal(""), relang, history_limit)
-        return self._context(row, inserted=bool(row["inserted"]) if row else False)
+        row = await self._open_turns.fetchrow(question_id, answer_id, session_id, client_id, self.cipher.seal(text),
+                                              lang, self.cipher.seal(""), str(relang).lower(), str(history_limit))
+        inserted = bool(row["inserted"]) if row else False
+        return self._context(row if row is not None and row["found"] is not None else None, inserted=inserted)
 
     async def turn_context(self, session_id: str, history_limit: int = 20) -> TurnContext:
         """What a turn starts from (``open_turn``'s read, for an answer whose row is already stored)."""
@@ -171,6 +204,10 @@ class Store:
         sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(fields))
         await self.pool.execute(f"UPDATE sessions SET {sets}, updated_at = now() WHERE id = $1",
                                 session_id, *fields.values())
+
+    async def record_last_seq(self, session_id: str, seq: int) -> None:
+        """The session's last frame number, where its numbering continues if Redis loses it (never lowered)."""
+        await self._last_seq.execute(session_id, seq)
 
     async def merge_session_state(self, session_id: str, patch: dict[str, Any]) -> None:
         await self.pool.execute("UPDATE sessions SET state = state || $2::jsonb, updated_at = now() WHERE id = $1",
@@ -216,10 +253,7 @@ class Store:
                              citations: list[dict[str, Any]], steps: list[dict[str, Any]], model: str | None,
                              prompt_tokens: int | None, completion_tokens: int | None, cost_usd: float | None,
                              error_code: str | None) -> None:
-        await self.pool.execute(
-            "UPDATE messages SET text = $2, status = $3, mode = $4, citations = $5, steps = $6, model = $7,"
-            " prompt_tokens = $8, completion_tokens = $9, cost_usd = $10, error_code = $11, completed_at = now()"
-            " WHERE id = $1",
+        await self._finish.execute(
             message_id, self.cipher.seal(text), status, mode, self.cipher.seal_json(citations),
             self.cipher.seal_json(steps), model, prompt_tokens,
             completion_tokens, Decimal(str(cost_usd)) if cost_usd is not None else None, error_code)
@@ -262,9 +296,7 @@ class Store:
     async def record_event(self, kind: str, *, session_id: str | None = None, message_id: str | None = None,
                            user_id: str | None = None, machine_model: str | None = None, lang: str | None = None,
                            data: dict[str, Any] | None = None) -> None:
-        await self.pool.execute(
-            "INSERT INTO analytics_events (kind, session_id, message_id, user_id, machine_model, lang, data)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        await self._event.execute(
             kind, session_id, message_id, user_id, machine_model, lang, json.loads(json.dumps(data or {}, default=str)))
 
     async def audit(self, actor: str, action: str, target: str | None = None, data: dict[str, Any] | None = None) -> None:
