@@ -599,7 +599,12 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "statement each, the writes at the end one `executemany` each): opening a turn took 80 ms, the gate "
               "13 ms, no answer failed, and the throughput matched the relay's. What is left is the event loop "
               "itself: reading 500 provider streams (the HTTP client's parsing of each chunk) keeps it busy for "
-              "up to 1.7 s at a time, which is the added time to the first token at 500 sessions."]
+              "up to 1.7 s at a time, which is the added time to the first token at 500 sessions.",
+              "", "The open-loop figures above were taken on a slower, noisier machine than those of the day before "
+              "(the relay's own TTFT p95 at 10 q/s 16 to 43 ms against 10 to 12, the embedding floor of 200 queries "
+              "5.0 to 6.7 s against 2.8 to 3.0): on this machine, back to back, one run each of "
+              "`python -m bench hub --runs 1 --rates 10 --levels '' --burst 0`, the code before the batching gave an "
+              "added TTFT p95 of 977 ms (retrieval 204 ms mean) and this code 515 ms (121 ms)."]
     series: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         for who in ("hub", "relay"):
