@@ -11,6 +11,14 @@ per socket counts (docs/performance.md, "Idle connections"). Compared with uvico
 * a writable flag whose waiter exists only while a send waits for the transport to drain, instead of
   an ``asyncio.Event`` with its own ring buffer.
 
+One behaviour differs: a socket failed by the frame parser (a frame over the size limit, a malformed
+frame) is closed lingering. uvicorn wrote the close frame and closed the socket at once, with the
+rest of the client's frame still unread; the kernel then resets the connection instead of ending it,
+which can discard the close frame before it is sent, and the client sees 1006 instead of the 1009
+that tells it what was wrong (seen under load in the hostile-frames drill). Here the close frame is
+followed by an end of stream, what the client still sends is read and dropped, and the socket is
+closed when the client closes it or after ``LINGER_SECONDS``.
+
 Everything else (framing, keepalive, close handshake, back-pressure) is uvicorn's. Selected by
 ``server.__main__.uvicorn_options`` as uvicorn's ``ws`` protocol class.
 """
@@ -122,8 +130,13 @@ class MessageQueue:
                 return
 
 
+LINGER_SECONDS = 2.0  # longest a failed socket keeps reading (and dropping) what its client still sends
+
+
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O protocol with less state per open socket (see the module docstring)."""
+
+    lingering = False  # set on a socket failed by the parser: incoming data is dropped until it closes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -141,3 +154,26 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.response.headers.clear()
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # the rest of a refused frame: dropped
+        super().data_received(data)
+
+    def handle_parser_exception(self) -> None:
+        """The parser failed the connection (its close frame is ready to send): send it, end the stream,
+        and linger before closing (see the module docstring)."""
+        close = self.conn.close_sent
+        code, reason = (close.code, close.reason) if close is not None else (1002, "")
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # after the close frame: the client reads it, then the end
+        if self.read_paused:  # keep draining even while the app has not taken the disconnect yet
+            self.read_paused = False
+            self.transport.resume_reading()
+        # uvicorn closes the socket when the app returns unless a close timer is pending: this is that timer
+        # (cancelled when the client closes first)
+        self.close_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)

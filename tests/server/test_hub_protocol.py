@@ -111,6 +111,40 @@ async def test_oversized_frame_closes_with_1009(settings_factory, running_server
         assert client.ws.close_code == 1009
 
 
+async def test_a_refused_frame_is_read_to_its_end_so_the_close_frame_arrives(settings_factory, running_server):
+    """A client still sending the rest of a frame over the parser's limit, as a browser on a slow link
+    does: the server must keep reading (and dropping) it after its close frame, so the client can read
+    1009. Closing the socket with the rest unread makes the kernel reset the connection: the client's
+    next write fails and the close frame it had not read yet is gone (it sees 1006)."""
+    async with running_server(settings_factory()) as srv:
+        sock = socket.create_connection((srv.settings.host, srv.settings.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {srv.settings.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += sock.recv(4096)
+        assert response.startswith(b"HTTP/1.1 101")
+        size = 3 * 2**20  # over the 1 MiB the parser accepts
+        sock.sendall(bytes([0x81, 0x80 | 127]) + struct.pack("!Q", size) + os.urandom(4) + b"x" * 2**18)
+        await asyncio.sleep(1.0)  # the server has read the header and refused the frame
+        sent = 2**18
+        try:
+            while sent < size:
+                sock.sendall(b"x" * 2**16)
+                sent += 2**16
+        except OSError as exc:  # reset: the server stopped reading
+            pytest.fail(f"the server reset the connection after {sent} of {size} bytes: {exc!r}")
+        data = b""
+        while len(data) < 4:
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            data += chunk
+        sock.close()
+        assert data[0] == 0x88 and struct.unpack("!H", data[2:4])[0] == 1009, data[:8]  # close, 1009
+
+
 async def test_message_rate_limit(settings_factory, running_server, make_token):
     async with running_server(settings_factory(messages_per_minute=2)) as srv:
         client = ChatClient(srv.ws_url, make_token())
