@@ -8,9 +8,12 @@ questions waited seconds to start (docs/performance.md). Here a call is queued, 
 (no transaction) carries everything queued while the previous one was in flight: idle, a call goes
 out at once, alone; busy, hundreds go out in one write and one read.
 
-One pipeline is in flight at a time, so commands reach Redis in the order they were queued. A
-pipeline that fails (Redis away, a time-out) fails every call in it with that error; callers that
-must outlast an outage retry (``SessionState._outlast``); publishes are idempotent by publish id.
+One pipeline is in flight at a time, so commands reach Redis in the order they were queued (a call
+retried after Redis forgot its script goes in a later pipeline). A pipeline that fails because Redis
+is away or slow (a connection error, a time-out) fails every call in it with that error; callers that
+must outlast an outage retry (``SessionState._outlast``); publishes are idempotent by publish id. A
+pipeline that fails for another reason (an argument redis-py cannot encode) is sent again call by
+call, so only the call at fault fails, as in the PostgreSQL batches (``core/batching.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Queue = Callable[[Pipeline], object]  # queues exactly ``count`` commands on the pipeline it is given
 
@@ -38,7 +43,7 @@ class RedisBatcher:
         self._queue: list[tuple[Queue, int, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self._loaded: set[str] = set()  # digests of the scripts Redis is known to have
-        self._loading = asyncio.Lock()
+        self._loading: dict[str, asyncio.Future[Any]] = {}  # script digest -> its load under way
         self.pipelines = 0  # pipelines sent since start
         self.commands = 0  # commands sent in them
 
@@ -68,10 +73,16 @@ class RedisBatcher:
             return await self.call(lambda pipe: pipe.evalsha(script.sha, len(keys), *keys, *args))
 
     async def _load(self, script: AsyncScript) -> None:
-        async with self._loading:  # callers that found it missing at the same time load it once
-            if script.sha not in self._loaded:
-                script.sha = await self._redis.script_load(script.script)
-                self._loaded.add(script.sha)
+        # callers that found it missing at the same time wait for one load and go on together (in one
+        # pipeline), not one by one as a lock would let them through
+        digest = script.sha
+        loading = self._loading.get(digest)
+        if loading is None:
+            loading = self._loading[digest] = asyncio.ensure_future(self._redis.script_load(script.script))
+            loading.add_done_callback(lambda _: self._loading.pop(digest, None))
+        sha = await asyncio.shield(loading)  # a caller cancelled meanwhile does not cancel the others' load
+        script.sha = sha
+        self._loaded.add(sha)
 
     def _take(self) -> list[tuple[Queue, int, asyncio.Future[Any]]]:
         """The oldest queued calls, up to ``max_commands`` commands (at least one call)."""
@@ -106,8 +117,12 @@ class RedisBatcher:
                 if not future.done():
                     future.cancel()
             raise
-        except Exception as exc:  # the whole pipeline failed: each call gets the error
-            for _, _, future in batch:
+        except Exception as exc:
+            if len(batch) > 1 and not isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+                for item in batch:  # one call spoilt the pipeline: each alone, so only it fails
+                    await self._send([item])
+                return
+            for _, _, future in batch:  # Redis away or slow: each call gets the error
                 if not future.done():
                     future.set_exception(exc)
             return

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError
 from redis.exceptions import ResponseError
 
 from core.batching import RowBatcher, WriteBatcher
@@ -44,6 +45,13 @@ async def test_concurrent_redis_calls_share_pipelines_and_each_gets_its_own_repl
     assert sorted(await asyncio.gather(*good)) == list(range(1, 11))
     with pytest.raises(ResponseError, match="WRONGTYPE"):
         await bad
+
+    # an argument redis-py cannot encode fails its own call, not the others sent with it
+    others = [asyncio.create_task(batch.call(lambda p: p.incr("t:batch:m"))) for _ in range(5)]
+    spoilt = asyncio.create_task(batch.call(lambda p: p.set("t:batch:d", {"not": "encodable"})))
+    assert sorted(await asyncio.gather(*others)) == list(range(1, 6))
+    with pytest.raises(DataError):
+        await spoilt
 
     # Redis forgot the script (a restart): it is loaded again and the call goes through
     await redis_client.script_flush()
