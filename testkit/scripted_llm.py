@@ -11,6 +11,8 @@ Script entries (dicts):
   {"kind": "cut", "text": "...", "after": 3}      stream 3 tokens then drop the connection
   {"kind": "hang"}                                 never answer (time-out tests)
   {"kind": "stall", "text": "...", "after": 3}    stream 3 tokens then send nothing more, never closing
+  {"kind": "keepalive", "text": "...", "after": 3, "every": 0.2}
+                                                  stream 3 tokens then only SSE comments (": keep-alive"), never closing
   {"kind": "garble", "text": "...", "after": 3, "event": "error"|"junk"}
                                                   stream 3 tokens then an error event (or one that is not JSON)
 Run standalone: ``python -m testkit.scripted_llm --port 9999 --profile tokens:150:0.3:0.015``.
@@ -125,7 +127,8 @@ class ScriptedLLM:
         else:
             tokens = tokenize(entry.get("text", DEFAULT_TEXT))
         cut_after = int(entry["after"]) if kind == "cut" else None
-        stall_after = int(entry["after"]) if kind == "stall" else None
+        stall_after = int(entry["after"]) if kind in ("stall", "keepalive") else None
+        keepalive = float(entry.get("every", 0.2)) if kind == "keepalive" else None
         garble = (int(entry["after"]), str(entry.get("event", "error"))) if kind == "garble" else None
         if not body.get("stream"):
             record["completed"] = True
@@ -134,13 +137,13 @@ class ScriptedLLM:
                                               "finish_reason": "stop"}],
                                  "usage": {"prompt_tokens": 10, "completion_tokens": len(tokens), "total_tokens": 10 + len(tokens)}})
         return StreamingResponse(self._sse(model, tokens, float(entry.get("ttft", 0)), float(entry.get("interval", 0)),
-                                           cut_after, record, stall_after, garble),
+                                           cut_after, record, stall_after, garble, keepalive),
                                  media_type="text/event-stream",
                                  headers={"x-ratelimit-remaining-requests": "4999"})
 
     async def _sse(self, model: str, tokens: list[str], ttft: float, interval: float, cut_after: int | None,
                    record: dict[str, Any], stall_after: int | None = None,
-                   garble: tuple[int, str] | None = None) -> Any:
+                   garble: tuple[int, str] | None = None, keepalive: float | None = None) -> Any:
         cid = "chatcmpl-" + uuid.uuid4().hex[:12]
         created = int(time.time())
         prompt_tokens = sum(len(m.get("content", "")) for m in record["messages"]) // 4
@@ -152,7 +155,11 @@ class ScriptedLLM:
                     raise ConnectionAbortedError("scripted cut")
                 if stall_after is not None and i >= stall_after:
                     record["stalled"] = True
-                    await asyncio.sleep(3600)  # the connection stays open; nothing more is sent
+                    if keepalive is None:
+                        await asyncio.sleep(3600)  # the connection stays open; nothing more is sent
+                    while True:  # bytes keep coming, but never another event
+                        await asyncio.sleep(keepalive)
+                        yield ": keep-alive\n\n"
                 if garble is not None and i >= garble[0]:
                     record["garbled"] = True
                     if garble[1] == "error":

@@ -85,11 +85,25 @@ class OpenAIChat:
                  tracing: Tracing | None = None) -> None:
         self._s = settings
         self._m = metrics
+        # the transport's read time-out bounds every wait for bytes: for the headers and the first token
+        # (the attempt's own clock, below, is LLM_TIMEOUT_SECONDS) and for each next token. Where it is
+        # the inter-token time-out, a stalled stream is caught by the read the HTTP client times anyway,
+        # and a token costs no timer of its own (see _relay)
+        self._read_timeout = max(settings.llm_timeout_seconds, settings.llm_inter_token_timeout_seconds)
+        # a client passed in keeps its own time-outs: then every token is timed here
+        self._reads_bounded = client is None and self._read_timeout <= settings.llm_inter_token_timeout_seconds
+        limits = openai.DEFAULT_CONNECTION_LIMITS
         self.client = client or openai.AsyncOpenAI(
             api_key=settings.openai_api_key or "not-needed",
             base_url=settings.openai_base_url or None,
             max_retries=0,  # retries are ours: with jitter, metrics and the fallback model
-            timeout=openai.Timeout(settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds),
+            timeout=openai.Timeout(self._read_timeout, connect=settings.llm_connect_timeout_seconds),
+            # every concurrent answer keeps its connection for the next: with the SDK's default of 100 idle
+            # connections, the answers beyond the hundredth each opened a new one (a TLS handshake to a
+            # hosted provider) and closed it after the answer
+            http_client=openai.DefaultAsyncHttpxClient(limits=type(limits)(
+                max_connections=limits.max_connections, max_keepalive_connections=limits.max_connections,
+                keepalive_expiry=limits.keepalive_expiry)),
         )
         self.models = [m for m in (settings.openai_model, settings.openai_fallback_model) if m]
         self.tracing = tracing or Tracing(None)
@@ -196,7 +210,8 @@ class OpenAIChat:
                     self._m.llm_ratelimit_remaining.labels(model).set(int(remaining))
                 # the body's events are read as dicts (server/engine/sse.py), not as the SDK's typed objects
                 stream = raw.http_response
-                iterator = completion_chunks(stream.aiter_bytes()).__aiter__()
+                iterator = completion_chunks(stream.aiter_bytes(),
+                                             idle_limit=self._s.llm_inter_token_timeout_seconds).__aiter__()
                 first = await iterator.__anext__()
         except StopAsyncIteration:
             return _Opened(None, None, [], time.perf_counter() - started)
@@ -229,6 +244,7 @@ class OpenAIChat:
         text_parts: list[str] = []
         usage: tuple[int, int] | None = None
         pending = list(opened.first)
+        inter_token = self._s.llm_inter_token_timeout_seconds
         try:
             while True:
                 if pending:
@@ -236,11 +252,19 @@ class OpenAIChat:
                 elif opened.iterator is None:
                     break
                 else:
-                    # the next token within the inter-token time-out, and the whole answer within its deadline
-                    wait = min(self._s.llm_inter_token_timeout_seconds, deadline - asyncio.get_running_loop().time())
+                    # the next token within the inter-token time-out, and the whole answer within its deadline.
+                    # Where the transport's read time-out is the inter-token time-out, a stall is already bounded
+                    # without a timer per token: no byte for that long fails the read, and bytes without an event
+                    # (keep-alive comments) for that long fail the event reader (idle_limit); together at most
+                    # twice the inter-token time-out, so a token needs a timer of its own only when the deadline
+                    # is nearer than that
+                    remaining = deadline - asyncio.get_running_loop().time()
                     try:
-                        async with asyncio.timeout(max(0.0, wait)):
+                        if self._reads_bounded and remaining > self._read_timeout + inter_token:
                             chunk = await opened.iterator.__anext__()
+                        else:
+                            async with asyncio.timeout(max(0.0, min(inter_token, remaining))):
+                                chunk = await opened.iterator.__anext__()
                     except StopAsyncIteration:
                         break
                 usage = chunk_usage(chunk) or usage

@@ -7,12 +7,16 @@ once into a dict, and the request itself (authentication, base URL, status error
 ``openai`` client.
 
 ``completion_chunks(bytes)`` yields each chunk as a dict and stops at ``[DONE]``; an ``error``
-event, or an event that is not JSON, raises ``StreamError``.
+event, or an event that is not JSON, raises ``StreamError``. With ``idle_limit``, bytes that arrive
+more than that many seconds after the last event (a provider or proxy sending only keep-alive
+comments) raise ``StreamError`` too: a read time-out alone never fires while such bytes come. It
+counts from the first event on: the wait for the first token is the caller's own time-out.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -23,13 +27,21 @@ class StreamError(Exception):
     """The provider's stream broke its protocol (an error event, a malformed or oversized event)."""
 
 
-async def sse_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[str | None, bytes]]:
+async def sse_events(chunks: AsyncIterable[bytes], *,
+                     idle_limit: float | None = None) -> AsyncIterator[tuple[str | None, bytes]]:
     """``(event, data)`` for each event of an SSE byte stream (the WHATWG rules: ``data`` lines of one
-    event joined by newlines, comments and unknown fields ignored, CR LF or LF line ends)."""
+    event joined by newlines, comments and unknown fields ignored, CR LF or LF line ends).
+
+    ``idle_limit``: seconds bytes may keep arriving after an event without completing the next one
+    (``StreamError``); the wait for the first event is the caller's to bound."""
     buffer = b""
     event: str | None = None
     data: list[bytes] = []
+    last: float | None = None  # when the last event was complete
     async for chunk in chunks:
+        if last is not None and idle_limit is not None:
+            if time.monotonic() - last > idle_limit:
+                raise StreamError(f"no event for {idle_limit:g} s (only keep-alive bytes)")
         buffer += chunk
         if b"\n" not in chunk:
             if len(buffer) > MAX_EVENT_BYTES:
@@ -41,6 +53,8 @@ async def sse_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[str | 
             if not line:
                 if data:
                     yield event, b"\n".join(data)
+                    if idle_limit is not None:
+                        last = time.monotonic()
                 event, data = None, []
                 continue
             name, _, value = line.partition(b":")
@@ -58,9 +72,11 @@ async def sse_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[str | 
         yield event, b"\n".join(data)
 
 
-async def completion_chunks(chunks: AsyncIterable[bytes]) -> AsyncIterator[dict[str, Any]]:
-    """The chat completion chunks of a stream, as dicts, until ``[DONE]`` or the end of the stream."""
-    async for event, data in sse_events(chunks):
+async def completion_chunks(chunks: AsyncIterable[bytes], *,
+                            idle_limit: float | None = None) -> AsyncIterator[dict[str, Any]]:
+    """The chat completion chunks of a stream, as dicts, until ``[DONE]`` or the end of the stream
+    (``idle_limit``: see :func:`sse_events`)."""
+    async for event, data in sse_events(chunks, idle_limit=idle_limit):
         if data.startswith(b"[DONE]"):
             return
         try:

@@ -1,6 +1,6 @@
 """Drill: the LLM provider misbehaves turn after turn (429 storms, requests that never answer, a slow first
-token, connection resets mid-stream, streams that stall without closing, an error event or a garbled
-event in the stream, before the first token or after it).
+token, connection resets mid-stream, streams that stall without closing (silent, or sending only
+keep-alive comments), an error event or a garbled event in the stream, before the first token or after it).
 
 What must hold: every turn ends (answer, fallback model, or retrieval-only answer; or failed with the
 partial answer when the stream broke after it started), within the answer deadline, and the ``done``
@@ -41,6 +41,8 @@ def _script(kind: str) -> list[dict[str, Any]]:
         return [{"kind": "cut", "text": ANSWER, "after": 4}]
     if kind == "stall_mid_stream":
         return [{"kind": "stall", "text": ANSWER, "after": 4}]
+    if kind == "keepalive_mid_stream":  # the bytes keep the connection's reads alive, but no token comes
+        return [{"kind": "keepalive", "text": ANSWER, "after": 4, "every": 0.2}]
     if kind == "error_event_mid_stream":
         return [{"kind": "garble", "text": ANSWER, "after": 4, "event": "error"}]
     if kind == "junk_event_mid_stream":
@@ -60,6 +62,7 @@ EXPECTED = {
     "slow_first_token": ("complete", "llm", lambda d: True),
     "reset_mid_stream": ("failed", "llm", lambda d: d.get("error_code") == "llm_interrupted"),
     "stall_mid_stream": ("failed", "llm", lambda d: d.get("error_code") == "llm_interrupted"),
+    "keepalive_mid_stream": ("failed", "llm", lambda d: d.get("error_code") == "llm_interrupted"),
     "error_event_mid_stream": ("failed", "llm", lambda d: d.get("error_code") == "llm_interrupted"),
     "junk_event_mid_stream": ("failed", "llm", lambda d: d.get("error_code") == "llm_interrupted"),
     "error_event_first": ("complete", "llm", lambda d: d["usage"].get("fallback") is True),

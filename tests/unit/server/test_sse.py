@@ -73,3 +73,30 @@ def test_chunk_text_and_usage_ignore_shapes_they_do_not_know() -> None:
     assert chunk_text({"choices": [{"delta": {"content": None}}, {"delta": {"role": "assistant"}}, "odd"]}) == ""
     assert chunk_text({"choices": [{"delta": {"content": "a"}}, {"delta": {"content": "b"}}]}) == "ab"
     assert chunk_usage({"usage": None}) is None and chunk_usage({"usage": {"prompt_tokens": "x"}}) is None
+
+
+async def _paced(parts: list[tuple[float, bytes]]):
+    import asyncio
+
+    for pause, part in parts:
+        await asyncio.sleep(pause)
+        yield part
+
+
+async def test_keep_alive_comments_after_an_event_end_the_stream_at_the_idle_limit() -> None:
+    token = b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'
+    pings = [(0.05, b": keep-alive\n\n")] * 20  # 1 s of bytes, none of them an event
+    got: list[str] = []
+    with pytest.raises(StreamError, match="no event for 0.5 s"):
+        async for chunk in completion_chunks(_paced([(0, token), *pings, (0, token)]), idle_limit=0.5):
+            got.append(chunk_text(chunk))
+    assert got == ["x"]  # the text before the silence was delivered
+
+
+async def test_the_idle_limit_counts_from_the_first_event_and_resets_with_each() -> None:
+    token = b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'
+    # comments for 1 s before the first event (the caller's first-token time-out bounds that wait),
+    # then events closer together than the limit
+    parts = [(0.05, b": queued\n\n")] * 20 + [(0, token)] + [(0.02, token)] * 8
+    got = [chunk_text(c) async for c in completion_chunks(_paced(parts), idle_limit=0.5)]
+    assert got == ["x"] * 9
