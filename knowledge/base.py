@@ -349,6 +349,7 @@ class KnowledgeBase:
         finally:
             if not embedded.done():
                 embedded.cancel()
+        embedded_at = time.perf_counter()
         # enough rows for the reranker's head and the reader-edition tie-breaks below
         result = await hybrid_search(self.pool, query=query, vector=vector, filters=filters, options=self.options,
                                      sparse=sparse, skip_words=skip, embedder=self.embedder.name, rows=max(k * 4, 40))
@@ -362,8 +363,11 @@ class KnowledgeBase:
             head = await self.reranker(query, passages[: max(k * 3, 20)])
             passages = head + passages[len(head):]
         passages = prefer_reader_edition(passages, reader_lang)
+        finished = time.perf_counter()
         if self.metrics is not None:
-            self.metrics.retrieval_latency.observe(time.perf_counter() - started)
+            self.metrics.retrieval_latency.observe(finished - started)
+        log.debug("kb.searched", embed_ms=round((embedded_at - started) * 1000, 1),
+                  search_ms=round((finished - embedded_at) * 1000, 1), passages=min(k, len(passages)))
         return passages[:k]
 
     async def search_as_assistant(self, query: str, *, k: int = 5, machine_model: str | None = None,
