@@ -618,7 +618,14 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "CPU has AVX-512; the shipped build is AVX2) was no faster on queries (CPU per query, four rounds each, "
               "single-threaded: dense 27 to 32 ms and sparse 33 to 39 ms, against the shipped build's 23 to 32 and 23 "
               "to 29), only on passages (260 to 310 ms against 367 to 448 for a 260-token passage), so the shipped "
-              "build stays.",
+              "build stays. Those figures are the engine's. The model now runs on ONNX Runtime by default "
+              "(`KB_EMBED_RUNTIME=onnx`, knowledge/onnx_e5.py: the same 4-bit weights in its int8 kernels), where "
+              "a question's two embeddings take about 22 ms of CPU instead of about 45: in the same suite with "
+              "`--duration 60`, the hub's CPU per question went from 111 to 124 ms to 92 to 96 at 10 q/s and "
+              "from 87 to 93 ms to 63 to 68 at 20 q/s, the added TTFT p95 at 10 q/s from 557 to 622 ms to 347 "
+              "to 484 (the table above); the burst's floor, one call of the model for 200 queries, fell more "
+              "(from 4.1 to 4.5 s to 2.1 to 2.8) than the burst itself (from 9.6 to 10.9 s to 7.9 to 8.5), "
+              "which the other work of 200 turns starting at once on two cores bounds.",
               "", "The streaming levels at 200 sessions (three levels in one invocation, `python -m bench hub --runs 1 "
               "--rates '' --levels 200,200,200 --burst 0`, 2026-12-02: CPU per 1,000 tokens 1.25, 1.32 and 1.14 times "
               "the relay's) spend the hub's event loop, by py-spy's samples, on what the relay spends it on too: the "
