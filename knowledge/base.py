@@ -78,6 +78,7 @@ class KnowledgeBase:
         self.options = options or SearchOptions()
         self.seed_on_start = seed_on_start
         self._common: tuple[float, list[str]] = (-1e9, [])
+        self._warming: asyncio.Future[None] | None = None
         # ingestion uses the background pool when there is one: it never takes the search path's connections
         self.ingestor = Ingestor(ingest_pool or pool, embedder, self.files, limits, metrics, parser=parser,
                                  concurrency=ingest_concurrency, lease_seconds=lease_seconds)
@@ -95,13 +96,29 @@ class KnowledgeBase:
                 log.warning("kb.embedder_unavailable", embedder=self.embedder.name, error=exc.message)
                 if self.metrics is not None:
                     self.metrics.degraded.labels("knowledge").inc()
+        self._warming = asyncio.ensure_future(self._warm_model())  # beside the start, not in its way
         await self.resume()
         if self.seed_on_start and not await self.pool.fetchval("SELECT EXISTS (SELECT 1 FROM kb_documents WHERE kind = 'manual')"):
             await self.seed_samples()
         await self._update_gauge()
 
+    async def _warm_model(self) -> None:
+        """Load the local model before the first question needs it (wrappers such as the cache and the
+        query batcher expose the model they wrap as ``inner``)."""
+        model: object = self.embedder
+        while model is not None and not hasattr(model, "warm"):
+            model = getattr(model, "inner", None)
+        if model is None:
+            return
+        try:
+            await model.warm()
+        except Exception as exc:  # the first question loads it again and reports the failure there
+            log.warning("kb.model_warm_up_failed", error=type(exc).__name__, detail=str(exc)[:200])
+
     async def aclose(self) -> None:
-        """Nothing to release: the pool belongs to the caller."""
+        """Nothing to release: the pool belongs to the caller; a model still loading finishes in its thread."""
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()
 
     # -- ingestion ---------------------------------------------------------------------------------
 

