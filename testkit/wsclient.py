@@ -111,8 +111,15 @@ class ChatClient:
         """Receive until a frame of ``kind`` (matching ``match``) arrives; returns it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        seen = len(self.frames)
         while True:
-            frame = await self.recv(max(0.05, deadline - loop.time()))
+            try:
+                frame = await self.recv(max(0.05, deadline - loop.time()))
+            except TimeoutError:
+                got = [f"{f['type']}({f.get('code', '')})" if f["type"] == "error" else f["type"]
+                       for f in self.frames[seen:]]
+                raise AssertionError(f"no {kind} frame{' matching ' + repr(match) if match else ''} within "
+                                     f"{timeout:g} s; received meanwhile: {got or 'nothing'}") from None
             if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
                 return frame
 

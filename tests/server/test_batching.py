@@ -16,8 +16,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from core.batching import RowBatcher, WriteBatcher
 from core.db import create_pool
