@@ -9,7 +9,7 @@ with ``overlap`` tokens carried over. Error codes and part numbers are recorded 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from knowledge.codes import extract_codes
 from knowledge.models import Block, Chunk
@@ -35,47 +35,60 @@ class Chunker:
 
     def chunk(self, blocks: Iterable[Block], title: str = "") -> list[Chunk]:
         """Chunks in document order; a leading section equal to ``title`` is left out of paths."""
-        out: list[Chunk] = []
+        return list(self.iter_chunks(blocks, title))
+
+    def iter_chunks(self, blocks: Iterable[Block], title: str = "") -> Iterator[Chunk]:
+        """The chunks of :meth:`chunk`, each as soon as it is complete (ingestion embeds the first
+        ones while the rest of the document is still being chunked)."""
+        count = 0
         section: tuple[str, ...] | None = None
         anchor = ""
         buf: list[str] = []
         buf_tokens = 0
         buf_page: int | None = None
 
-        def emit() -> None:
-            nonlocal buf, buf_tokens, buf_page
+        def emit() -> Chunk | None:
+            nonlocal buf, buf_tokens, buf_page, count
             text = "\n".join(buf).strip()
+            chunk = None
             if text:
                 path = section or ()
                 if path and title and path[0].strip().lower() == title.strip().lower():
                     path = path[1:]
-                out.append(Chunk(len(out), buf_page, " > ".join(path), text, extract_codes(text), anchor))
+                chunk = Chunk(count, buf_page, " > ".join(path), text, extract_codes(text), anchor)
+                count += 1
             buf, buf_tokens, buf_page = [], 0, None
+            return chunk
 
         for block in blocks:
             if block.section != section:
-                emit()
+                if (done := emit()) is not None:
+                    yield done
                 section = block.section
                 anchor = block.anchor
             if block.kind == "table" and self.table_target:
-                emit()
+                if (done := emit()) is not None:
+                    yield done
                 for piece in self._group(block.units, header=block.header, target=self.table_target):
                     buf, buf_tokens, buf_page = [piece], self._count(piece), block.page
-                    emit()
+                    if (done := emit()) is not None:
+                        yield done
                 continue
             pieces = self._pieces(block)
             for piece in pieces:
                 n = self._count(piece)
                 if buf and buf_tokens + n > self.target:
-                    emit()
+                    if (done := emit()) is not None:
+                        yield done
                 if not buf:
                     buf_page = block.page
                 buf.append(piece)
                 buf_tokens += n
                 if buf_tokens >= self.target:
-                    emit()
-        emit()
-        return out
+                    if (done := emit()) is not None:
+                        yield done
+        if (done := emit()) is not None:
+            yield done
 
     def _pieces(self, block: Block) -> list[str]:
         """The block as one piece when it fits, else pieces that each fit."""

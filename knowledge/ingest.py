@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import asyncpg
+import numpy as np
 from pgvector import SparseVector
 
 from core.errors import AppError
@@ -186,13 +190,8 @@ class Ingestor:
                                              max_pages=self._limits.max_pages)
             del data
             timings.parse = time.perf_counter() - started
-            mark = time.perf_counter()
-            chunks = await asyncio.to_thread(self.chunker().chunk, parsed.blocks, row["title"] or parsed.title)
-            timings.chunk = time.perf_counter() - mark
-            if not chunks:
-                raise EmptyDocument("the document contains no text to index")
-            await self._index(version_id, owner, row["document_id"], row["title"] or parsed.title, row["lang"], parsed,
-                              chunks, progress, timings)
+            chunks = await self._index(version_id, owner, row["document_id"], row["title"] or parsed.title, row["lang"],
+                                       parsed, progress, timings)
             mark = time.perf_counter()
             status = await self._swap(version_id, owner)
             timings.swap = time.perf_counter() - mark
@@ -207,18 +206,39 @@ class Ingestor:
             await self._fail(version_id, owner, f"{type(exc).__name__}: {exc}")
             return Status.FAILED.value
         timings.total = time.perf_counter() - started
-        timings.pages, timings.chunks = parsed.pages, len(chunks)
+        timings.pages, timings.chunks = parsed.pages, chunks
         self.last_timings = timings
-        log.info("kb.ingested", version_id=version_id, pages=parsed.pages, chunks=len(chunks),
+        log.info("kb.ingested", version_id=version_id, pages=parsed.pages, chunks=chunks,
                  seconds=round(timings.total, 2), status=status, **{f"{k}_s": v for k, v in timings.rounded().items()
                                                                     if k not in ("pages", "chunks", "total")})
         self._count(status)
         return status
 
     async def _index(self, version_id: int, owner: str, document_id: int, title: str, lang: str | None,
-                     parsed: ParsedDocument, chunks: list[Chunk], progress: Progress | None,
-                     timings: IngestTimings) -> None:
-        """Embed the chunks batch by batch; each batch is written while the next one is embedded."""
+                     parsed: ParsedDocument, progress: Progress | None, timings: IngestTimings) -> int:
+        """Chunk, embed and write the document as a pipeline; returns the number of chunks.
+
+        The next batch is chunked (in a thread) while the current ones are embedded, two batches are
+        in the embedder at once (its workers go from one straight to the next instead of waiting for
+        the slowest part of a batch), and each embedded batch is written while the next ones are
+        embedded. At most four batches are held: one being chunked, two embedding, one writing.
+        """
+        batch = max(1, self._limits.embed_batch)
+        chunks = self.chunker().iter_chunks(parsed.blocks, title)
+
+        def take() -> tuple[list[Chunk], float]:
+            mark = time.perf_counter()
+            part = list(itertools.islice(chunks, batch))
+            return part, time.perf_counter() - mark
+
+        async def next_part() -> list[Chunk]:
+            part, seconds = await asyncio.to_thread(take)
+            timings.chunk += seconds
+            return part
+
+        first = await next_part()
+        if not first:
+            raise EmptyDocument("the document contains no text to index")
         total = parsed.pages
         updated = await self._pool.execute(
             "UPDATE kb_versions SET pages_total = $2, embedder = $3, embedding_dim = $4 WHERE id = $1 AND lease_owner = $5",
@@ -227,21 +247,38 @@ class Ingestor:
             raise _LeaseLost
         if progress:
             progress(0, total)
-        batch = max(1, self._limits.embed_batch)
         head = sparse_head(self._embedder)
         sdim = head.sparse_dim if head is not None else 0
+        chunking: asyncio.Task[list[Chunk]] | None = asyncio.create_task(next_part(), name=f"kb.chunk.{version_id}")
+        embedding: collections.deque[tuple[list[Chunk], asyncio.Task[tuple[np.ndarray, list[dict[int, float]]]]]]
+        embedding = collections.deque()
         writing: asyncio.Task[None] | None = None
+        count = 0
+
+        def embed(part: list[Chunk]) -> None:
+            embedding.append((part, asyncio.create_task(
+                embed_documents(self._embedder, [c.embedding_text(title) for c in part]), name=f"kb.embed.{version_id}")))
+
         try:
-            for start in range(0, len(chunks), batch):
-                part = chunks[start:start + batch]
+            embed(first)
+            while embedding:
+                if chunking is not None and len(embedding) < 2:
+                    part = await chunking
+                    chunking = None
+                    if part:
+                        embed(part)
+                        chunking = asyncio.create_task(next_part(), name=f"kb.chunk.{version_id}")
+                        continue
+                part, task = embedding.popleft()
                 mark = time.perf_counter()
-                vectors, sparse = await embed_documents(self._embedder, [c.embedding_text(title) for c in part])
+                vectors, sparse = await task
                 timings.embed += time.perf_counter() - mark
                 if writing is not None:
                     mark = time.perf_counter()
-                    await writing  # at most one batch in flight: memory stays bounded, order is kept
+                    await writing  # at most one batch in flight to PostgreSQL: order is kept
                     timings.store_wait += time.perf_counter() - mark
-                last = start + len(part) == len(chunks)
+                count += len(part)
+                last = chunking is None and not embedding
                 done = total if last or not parsed.paged else max(0, max(c.page or 0 for c in part) - 1)
                 rows = [(c.ordinal, c.page if parsed.paged else None, c.section, c.text, list(c.codes), vectors[i],
                          SparseVector(sparse[i], sdim) if sdim else None, c.anchor) for i, c in enumerate(part)]
@@ -253,11 +290,19 @@ class Ingestor:
                 await writing
                 timings.store_wait += time.perf_counter() - mark
         finally:
-            if writing is not None and not writing.done():  # a failed or cancelled embedding: the write is dropped
-                writing.cancel()
-                await asyncio.wait([writing])
-            if writing is not None and not writing.cancelled():
-                writing.exception()  # retrieved here when another error is already on its way up
+            # a failure or a cancellation: what is still running is dropped (a part already in an
+            # embedding worker finishes in its thread; nothing of this version becomes visible)
+            left: list[asyncio.Task[Any]] = [t for t in (chunking, writing) if t is not None]
+            left += [t for _, t in embedding]
+            for t in left:
+                if not t.done():
+                    t.cancel()
+            if left:
+                await asyncio.wait(left)
+                for t in left:
+                    if not t.cancelled():
+                        t.exception()  # retrieved here when another error is already on its way up
+        return count
 
     async def _write(self, version_id: int, owner: str, document_id: int, title: str, lang: str | None,
                      rows: Sequence[tuple[object, ...]], dim: int, sdim: int, done: int, total: int,

