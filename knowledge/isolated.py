@@ -2,7 +2,7 @@
 
 A manual is untrusted input: a hostile or just unusual file can make a parser use gigabytes of
 memory, run for minutes or crash the interpreter. Each parse therefore runs in a fresh child
-process (``python -m knowledge.isolated``) with an address-space limit (``RLIMIT_AS``), a CPU-time
+process (``python -m knowledge.parse_worker``, which imports nothing but the parsers) with an address-space limit (``RLIMIT_AS``), a CPU-time
 limit and a wall-clock time-out enforced by the parent, which kills it. The parses of ingestion
 (background work) run at a lower CPU priority than the service; the checks of uploads (a request
 waits for them) do not. Whatever happens to the
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import pickle
 import signal
 import sys
@@ -29,11 +28,11 @@ from core.errors import AppError
 from core.logs import get_logger
 from knowledge.errors import IngestionBusy, ParseFailed
 from knowledge.models import Limits, ParsedDocument
+from knowledge.parse_worker import CPU_MARGIN_SECONDS
 from knowledge.validation import CheckedUpload
 
 log = get_logger("knowledge.isolated")
 
-_CPU_MARGIN_SECONDS = 5  # RLIMIT_CPU backs up the wall-clock time-out should the parent be starved
 _NICENESS = 10
 
 
@@ -88,9 +87,10 @@ class IsolatedParser:
             slots.release()
 
     async def _run_child(self, operation: str, arguments: dict[str, Any], filename: str) -> object:
-        request = pickle.dumps((operation, arguments, self.limits), protocol=pickle.HIGHEST_PROTOCOL)
+        bounds = {"memory_bytes": self.limits.memory_bytes, "cpu_seconds": int(self.limits.seconds) + CPU_MARGIN_SECONDS}
+        request = pickle.dumps((operation, arguments, bounds), protocol=pickle.HIGHEST_PROTOCOL)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "knowledge.isolated", stdin=asyncio.subprocess.PIPE,
+            sys.executable, "-m", "knowledge.parse_worker", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             out, err = await asyncio.wait_for(proc.communicate(request), self.limits.seconds)
@@ -127,7 +127,7 @@ def _crash(returncode: int | None, err: bytes, limits: IsolationLimits, filename
         name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
         reason = f"the parser was killed by {name}"
         if -returncode == signal.SIGXCPU:
-            reason += f" (more than {int(limits.seconds) + _CPU_MARGIN_SECONDS} s of CPU)"
+            reason += f" (more than {int(limits.seconds) + CPU_MARGIN_SECONDS} s of CPU)"
     elif tail and "MemoryError" in tail[0]:
         reason = f"the document needs more than {limits.memory_bytes // (1024 * 1024)} MB to parse (KB_PARSE_MEMORY_MB)"
     else:
@@ -146,41 +146,3 @@ def _rebuild(status: int, code: str, message: str) -> AppError:
     error = AppError(message, code=code)
     error.status = status
     return error
-
-
-def _child() -> int:
-    """The worker: read one request on stdin, apply the limits, answer on stdout."""
-    import resource
-
-    operation, arguments, limits = pickle.loads(sys.stdin.buffer.read())  # noqa: S301  # from the parent
-    # the parsers are imported before the limit: the limit is about the document, not the code
-    from knowledge.parsing import parse
-    from knowledge.validation import check_upload
-
-    if arguments.get("nice"):  # background parses: below the service, so they never slow the answers
-        os.nice(arguments["nice"])
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    cpu = int(limits.seconds) + _CPU_MARGIN_SECONDS
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    try:
-        if operation == "check":
-            value: object = check_upload(arguments["data"], arguments["filename"], arguments["limits"])
-        elif operation == "parse":
-            value = parse(arguments["data"], arguments["content_type"], filename=arguments["filename"],
-                          max_pages=arguments["max_pages"])
-        else:
-            raise ValueError(f"unknown operation {operation!r}")
-        answer: tuple[str, object] = ("ok", value)
-    except AppError as exc:
-        answer = ("error", (exc.status, exc.code, exc.message))
-    except MemoryError:
-        raise  # exits non-zero with MemoryError on stderr: the parent says what it means
-    except Exception as exc:  # a parser bug: its reason goes back to the parent as a failed parse
-        answer = ("error", (500, "kb_parse_failed", f"the parser failed: {type(exc).__name__}: {str(exc)[:300]}"))
-    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child())
