@@ -419,7 +419,16 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "pairs still match hundreds of chunks; the full-text statement, not the dense one, sets the hybrid time. "
               "Before the search was one statement per retriever on one connection (fourteen round trips, `ts_rank` "
               "over every match), the same benchmark measured a hybrid p50 of 170 ms at 10k and 483 ms at 100k chunks "
-              "(with the query embedding, on another day's load)."]
+              "(with the query embedding, on another day's load).",
+              "", "Tried on the same 100k corpus (2026-12-03, one run of 200 queries each, on an idle machine, "
+              "`measure()` of this benchmark): a full-text pool of 200 instead of 500 matches, p95 ratio 2.87 "
+              "against 2.81 with 500 but recall@10 0.93 (below the goal; the pool also costs MRR on the real "
+              "manuals, docs/retrieval.md); the `tsvector` kept in the row (`STORAGE MAIN`, the table rewritten "
+              "with `VACUUM FULL`, 270 s) instead of in TOAST beside the vectors, hybrid p50 13.3 ms against 16.4 "
+              "and p95 22.7 against 24.1, but the rewrite also rebuilt the HNSW graphs and left the caches cold, "
+              "so the gain is not told apart from that, and it was not adopted. The ratio itself moves with the "
+              "machine: the same code gave 3.66 and 4.51 at 100k on a loaded machine (2026-12-02) and 1.64 and "
+              "3.48 here, where the dense query alone is faster."]
     load = [run["search"][0] for run in runs]
     lines += ["", f"Load: COPY {load[0]['copy_s']} s and index build {load[0]['index_build_s']} s at "
               f"{result['sizes'][0]:,} chunks; " + ", ".join(f"{row['copy_s']} s and {row['index_build_s']} s at "
