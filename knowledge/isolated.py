@@ -2,8 +2,9 @@
 
 A manual is untrusted input: a hostile or just unusual file can make a parser use gigabytes of
 memory, run for minutes or crash the interpreter. Each parse therefore runs in a fresh child
-process (``python -m knowledge.parse_worker``, which imports nothing but the parsers) with an address-space limit (``RLIMIT_AS``), a CPU-time
-limit and a wall-clock time-out enforced by the parent, which kills it. The parses of ingestion
+process (``python -m knowledge.parse_worker``, which imports nothing but the parsers) with an
+address-space limit (``RLIMIT_AS``), a CPU-time limit and a wall-clock time-out enforced by the
+parent, which kills it. The parses of ingestion
 (background work) run at a lower CPU priority than the service; the checks of uploads (a request
 waits for them) do not. Whatever happens to the
 child, the parent gets either the parsed document or a ``ParseFailed`` error that says why; the
