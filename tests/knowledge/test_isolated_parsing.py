@@ -34,7 +34,7 @@ async def test_a_client_error_comes_back_as_the_same_error():
 
 
 @pytest.mark.parametrize(("limits", "reason"), [
-    # less memory than parsing this manual needs (the worker itself starts in about 30 MB)
+    # less address space than parsing this manual needs (the parse fits in 80 MB)
     (IsolationLimits(memory_bytes=60 * 1024 * 1024), "needs more than 60 MB to parse"),
     (IsolationLimits(seconds=0.05), "parsing took longer than 0.05 s"),
 ])
