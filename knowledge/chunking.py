@@ -47,48 +47,43 @@ class Chunker:
         buf_tokens = 0
         buf_page: int | None = None
 
-        def emit() -> Chunk | None:
+        def emit() -> list[Chunk]:
+            """The buffer as a chunk (none when it holds no text), and the buffer emptied."""
             nonlocal buf, buf_tokens, buf_page, count
             text = "\n".join(buf).strip()
-            chunk = None
+            out = []
             if text:
                 path = section or ()
                 if path and title and path[0].strip().lower() == title.strip().lower():
                     path = path[1:]
-                chunk = Chunk(count, buf_page, " > ".join(path), text, extract_codes(text), anchor)
+                out.append(Chunk(count, buf_page, " > ".join(path), text, extract_codes(text), anchor))
                 count += 1
             buf, buf_tokens, buf_page = [], 0, None
-            return chunk
+            return out
 
         for block in blocks:
             if block.section != section:
-                if (done := emit()) is not None:
-                    yield done
+                yield from emit()
                 section = block.section
                 anchor = block.anchor
             if block.kind == "table" and self.table_target:
-                if (done := emit()) is not None:
-                    yield done
+                yield from emit()
                 for piece in self._group(block.units, header=block.header, target=self.table_target):
                     buf, buf_tokens, buf_page = [piece], self._count(piece), block.page
-                    if (done := emit()) is not None:
-                        yield done
+                    yield from emit()
                 continue
             pieces = self._pieces(block)
             for piece in pieces:
                 n = self._count(piece)
                 if buf and buf_tokens + n > self.target:
-                    if (done := emit()) is not None:
-                        yield done
+                    yield from emit()
                 if not buf:
                     buf_page = block.page
                 buf.append(piece)
                 buf_tokens += n
                 if buf_tokens >= self.target:
-                    if (done := emit()) is not None:
-                        yield done
-        if (done := emit()) is not None:
-            yield done
+                    yield from emit()
+        yield from emit()
 
     def _pieces(self, block: Block) -> list[str]:
         """The block as one piece when it fits, else pieces that each fit."""

@@ -1,10 +1,11 @@
 """The parser's worker process (``python -m knowledge.parse_worker``), started by
 ``knowledge.isolated.IsolatedParser`` for one parse or upload check.
 
-It imports the parsers first (so the limits below are about the document, not the code), then
-reads one pickled request on stdin, applies the address-space and CPU-time limits, and writes the
-pickled answer on stdout. It imports nothing else of the service: no database driver, model or
-logging code, so it starts in a few tens of milliseconds.
+It imports the project's parsing modules, reads one pickled request on stdin, applies the
+address-space and CPU-time limits, and writes the pickled answer on stdout. The format libraries
+(pypdf, BeautifulSoup, markdown-it, python-docx) load on first use, inside the limits, so only the
+one the document needs is loaded. Nothing else of the service is imported (no database driver,
+model or logging code): the process starts in about a tenth of a second.
 """
 
 from __future__ import annotations
