@@ -7,7 +7,9 @@ With no argument every suite runs, then docs/performance.md is rewritten from th
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+from types import FrameType
 
 from bench import report
 
@@ -16,7 +18,15 @@ SUITES = {"protocol": "bench.bench_protocol", "hub": "bench.bench_hub", "knowled
           "escalation": "bench.bench_escalation", "ingest": "bench.bench_ingest"}
 
 
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
+    # SIGTERM or SIGHUP (a timeout, a closed terminal) unwinds like Ctrl-C, so every suite's embedded
+    # PostgreSQL and Redis, servers and temporary directories are stopped and removed on the way out
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     if argv and argv[0] == "report":
         print(f"wrote {report.write(SUITES)}")
         return 0

@@ -33,7 +33,9 @@ rewrites this page from the result files in `bench/results/`; `python -m bench r
 from the files present, and `python -m bench <suite>` runs one suite. Each suite measures its
 baseline in the same run as the figure it compares it with, and runs twice, so each table gives both
 runs and their spread; a ratio is the figure divided by its baseline. Charts are SVG files in
-`docs/charts/`, drawn by the benchmarks.
+`docs/charts/`, drawn by the benchmarks. A suite stopped with Ctrl-C, SIGTERM or SIGHUP stops the
+PostgreSQL, Redis and servers it started and removes their temporary directories
+(tests/drills/test_bench_interrupted.py).
 
 Timing figures on a shared machine move from run to run; the ratios move much less, which is why
 the goals are stated as ratios. The machine and its load when each suite ran are given with it.
