@@ -145,9 +145,11 @@ def assemble(settings: Settings, *, metrics: Metrics, tracing: Tracing, verifier
 
     cipher = TextCipher(settings.conversation_encryption_key, settings.conversation_encryption_previous_keys)
     store = Store(pool, cipher)
-    state = SessionState(redis, ttl_seconds=settings.session_ttl_seconds, max_frames=settings.replay_max_frames,
-                         metrics=metrics, outage_grace_seconds=settings.redis_outage_grace_seconds, cipher=cipher)
     fanout = Fanout(redis, metrics, cipher)
+    # frames published here reach this replica's connections at once, the others' through the streams
+    state = SessionState(redis, ttl_seconds=settings.session_ttl_seconds, max_frames=settings.replay_max_frames,
+                         metrics=metrics, outage_grace_seconds=settings.redis_outage_grace_seconds, cipher=cipher,
+                         published=fanout.published)
     jobs = JobQueue(background_pool, metrics)
     if llm is FROM_SETTINGS:
         llm = OpenAIChat(settings, metrics, tracing=tracing) if settings.llm_enabled else None

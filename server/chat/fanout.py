@@ -3,6 +3,12 @@
 One reader task per replica multiplexes every followed session stream in a single blocking XREAD
 (plus a private wake-up stream, poked when the set of followed sessions changes), so 5,000 idle
 connections cost no Redis connection each (71 KiB per idle connection in all, docs/performance.md).
+
+A frame published on this replica is also handed to its local connections as soon as Redis has
+numbered it (:meth:`Fanout.published`), without waiting for the reader's next XREAD; a connection
+takes it only when it is the very next frame it expects, so nothing is reordered or skipped: any
+other frame (from another replica, or one a connection still catching up has not reached) comes
+through the reader, which skips what a connection already has.
 """
 
 from __future__ import annotations
@@ -68,6 +74,19 @@ class Fanout:
         except BaseException:
             await self.unfollow(sub)  # the caller refuses the connection: do not keep following for it
             raise
+
+    def published(self, session_id: str, seq: int, frame: str) -> None:
+        """A frame this replica just appended to ``session_id``'s stream: delivered at once to each
+        local connection whose last frame is ``seq - 1``; the others get it from the reader."""
+        subs = self._subs.get(session_id)
+        if not subs:
+            return
+        for sub in list(subs):
+            if sub.after_seq == seq - 1:
+                sub.after_seq = seq
+                sub.deliver(seq, frame)
+        if all(s.after_seq >= seq for s in subs):
+            self._cursor[session_id] = max(self._cursor.get(session_id, 0), seq)
 
     async def unfollow(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.session_id)

@@ -31,6 +31,7 @@ from server.protocol import SessionFrame, dumps
 log = get_logger("server.sessions")
 
 _T = TypeVar("_T")
+Published = Callable[[str, int, str], None]  # (session id, seq, encoded frame) just appended; must not block
 
 # what a Redis outage looks like from here: refused or dropped connections, time-outs, and the
 # LOADING reply of a Redis that is still reading its AOF (a subclass of ConnectionError in redis-py)
@@ -93,8 +94,9 @@ class SessionState:
 
     def __init__(self, redis: aioredis.Redis, *, ttl_seconds: int, max_frames: int,
                  metrics: Metrics | None = None, outage_grace_seconds: float = 20.0,
-                 cipher: TextCipher | None = None) -> None:
+                 cipher: TextCipher | None = None, published: Published | None = None) -> None:
         self.redis = redis
+        self.published = published  # told of every frame appended here (the fan-out's local delivery)
         self.cipher = cipher  # seals each frame in the stream (it holds the conversation) when a key is set
         self.ttl = ttl_seconds
         self.max_frames = max_frames
@@ -191,8 +193,10 @@ class SessionState:
         keys = [seq_key(session_id), stream_key(session_id), f"abp:pub:{uuid.uuid4().hex}"]
         args: list[str | int] = [body, self.max_frames, self.ttl, PUBLISH_ID_TTL]
         seq, encoded = await self._outlast("publish", lambda: self.batch.script(self._publish, keys, args))
-        text = encoded.decode() if isinstance(encoded, bytes) else encoded
-        return int(seq), frame_text(self.cipher, int(seq), text)
+        text = frame_text(self.cipher, int(seq), encoded.decode() if isinstance(encoded, bytes) else encoded)
+        if self.published is not None:
+            self.published(session_id, int(seq), text)
+        return int(seq), text
 
     async def replay(self, session_id: str, after_seq: int, *, count: int = 1000,
                      limit: int | None = None) -> list[tuple[int, str]]:
