@@ -648,7 +648,25 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "about a tenth of it. The timer each streamed token took (the inter-token time-out) was about a tenth of "
               "the loop's samples in a short profile and under 2 % after it went: the HTTP client's read time-out is "
               "that time-out now (docs/reliability.md); the three levels after the change gave 1.30, 1.30 and 1.23, "
-              "within the runs' spread of those before."]
+              "within the runs' spread of those before.",
+              "", "Where the embeddings' time goes under load (2026-12-03, the two query workers timed inside the hub "
+              "during `python -m bench hub --runs 1 --rates 10 --duration 45 --levels '' --burst 0 "
+              "--server-log-level debug`, added TTFT p95 281 ms): a dense query pass took 12 ms of its thread's CPU "
+              "at p50 but 24 ms of wall time (p95 50), a sparse one 15 ms of CPU and 34 ms of wall time (p95 72); "
+              "on an idle machine the same passes take 8.4 and 9.3 ms. The machine was about half busy (vmstat: "
+              "idle 43 to 53 % during the open loop), so the passes wait for the CPU the streams, the provider, "
+              "the client, PostgreSQL and Redis share with them, and their own CPU grows with the sharing; hand-offs "
+              "to and from the workers were 0.5 to 1.3 ms at p50. Two changes came out of it. Query vectors are no "
+              "longer looked up in and written to the SQLite cache (a lookup, a committed write with its fsync, and "
+              "two thread hops per question): they are remembered in memory (docs/knowledge.md); the mean retrieval "
+              "time went from 64 ms to 50 and 54 ms. And a frame published on the replica that holds the socket is "
+              "handed to it at once instead of waiting for the fan-out's next read (docs/ARCHITECTURE.md): without "
+              "retrieval (`--no-kb`, where the streaming path alone sets the figure), two alternating runs of each "
+              "with `--duration 40` gave an added TTFT p50 of 26.6 and 33.6 ms before and 19.7 and 22.5 ms after, "
+              "p95 41.1 and 58.1 ms before and 29.1 and 41.0 ms after; the streaming levels' CPU per 1,000 tokens "
+              "did not move (1.20 to 1.27 times the relay's before and after). With retrieval, alternating runs of "
+              "the code before and after gave p95 280 and 168 ms against 249 and 166 ms: the spread of the embeddings "
+              "under load is larger than the change."]
     series: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         for who in ("hub", "relay"):
