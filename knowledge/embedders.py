@@ -241,11 +241,10 @@ class CachedEmbedder:
         fresh = dict(zip(missing, await compute(list(missing.values())), strict=True)) if missing else {}
         found = []
         for key in keys:
-            if key in fresh:
-                recent[key] = fresh[key]
-            found.append(recent[key] if key in recent else fresh[key])
-            if key in recent:
-                recent.move_to_end(key)
+            value = fresh[key] if key in fresh else recent[key]
+            recent[key] = value
+            recent.move_to_end(key)
+            found.append(value)
         while len(recent) > self._queries:
             recent.popitem(last=False)
         return found
