@@ -378,7 +378,7 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
     levels = [int(x) for x in args.levels.split(",") if x]
     rates = [float(x) for x in args.rates.split(",") if x]
     out: dict[str, Any] = {"run": number, "profile": {"ttft_s": args.ttft, "interval_s": args.interval,
-                                                      "tokens": args.tokens},
+                                                      "tokens": args.tokens}, "http_client": args.http_client,
                            "open_loop": [], "levels": [], "burst": None, "idle": None,
                            "levels_retrieval": bool(args.levels_kb and not args.no_kb)}
     with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp, \
@@ -389,7 +389,7 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                                      "--profile", f"tokens:{args.tokens}:{args.ttft}:{args.interval}"], cwd=ROOT)
         relay_port = free_port()
         relay = subprocess.Popen([sys.executable, "-m", "bench.relay", str(relay_port),  # noqa: ASYNC220
-                                  f"http://127.0.0.1:{llm_port}/v1"], cwd=ROOT)
+                                  f"http://127.0.0.1:{llm_port}/v1", args.http_client], cwd=ROOT)
         # the passages' vectors are kept between runs (the sample manuals index in seconds, not minutes); the
         # questions are new every run, so their embeddings are computed
         cache = Path(tmp) / "data" / "cache" / "embeddings.sqlite"
@@ -403,7 +403,7 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                             # every client of the bench comes from 127.0.0.1: the per-address limit, meant for
                             # one abusive address, would refuse the frames of hundreds of honest sessions
                             ws_frames_per_minute_per_address=10**8,
-                            log_level=args.server_log_level)
+                            log_level=args.server_log_level, llm_http_client=args.http_client)
         try:
             await asyncio.sleep(2)
             async with running_server(settings, log_dir=ROOT / "bench" / "results") as hub:
@@ -515,7 +515,8 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
              "PostgreSQL, retrieval from the knowledge base with the sample manuals indexed, numbered frames through "
              "Redis streams and the fan-out) against the baseline `bench/relay.py`, a bare Starlette WebSocket endpoint "
              "that forwards each provider chunk as a frame (no auth, storage, retrieval or replay). Both stream the same "
-             "scripted OpenAI-compatible provider (a separate process) through the same `openai` client, whose events both "
+             "scripted OpenAI-compatible provider (a separate process) through the same `openai` client on the same HTTP "
+             f"transport (`LLM_HTTP_CLIENT={runs[0].get('http_client', 'httpx')}`), whose events both "
              "read with the same reader (`server/engine/sse.py`): "
              f"{runs[0]['profile']['ttft_s'] * 1000:.0f} ms to the first token, "
              f"{runs[0]['profile']['interval_s'] * 1000:.0f} ms per token, {runs[0]['profile']['tokens']} tokens. "
@@ -675,7 +676,28 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "3,550 ms before, 2,252 and 772 ms after, so the collapse is the machine's, not the change's. At 500 "
               "streaming sessions the hub now spends 0.98 to 0.99 times the relay's CPU per 1,000 tokens (1.17 to "
               "1.23 at the last stop), the first level where the frames handed over locally save the fan-out's "
-              "reads a visible share; at 200 sessions the ratio is unchanged (1.17 to 1.23)."]
+              "reads a visible share; at 200 sessions the ratio is unchanged (1.17 to 1.23).",
+              "", "The provider's streams on aiohttp (2026-12-04, a 2-core AMD EPYC, slower than the Xeon of the "
+              "runs before): py-spy (`py-spy record --format raw -r 100 -d 30 -t -p <hub pid>` during `python -m bench "
+              "hub --runs 1 --rates 10 --duration 40 --levels '' --burst 0`) found the event loop busy 96 % of the "
+              "time at 10 q/s, and reading the provider's streams (the `openai` client's default transport: h11's "
+              "pure-Python parser over anyio) 28 % of its samples, building the requests 9 %. The SDK can run on "
+              "aiohttp instead (`openai[aiohttp]`), whose HTTP parser is C: in one process streaming 100 answers of "
+              "150 tokens at once from the scripted provider, three rounds each, the client spent 132 to 177 µs of "
+              "CPU per token on the default transport and 76 to 95 µs on aiohttp. It is the default now "
+              "(`LLM_HTTP_CLIENT=aiohttp`, `server/engine/llm.py`; the fault drill runs on both transports, "
+              "docs/reliability.md), and the relay uses the same transport as the hub, so the baseline keeps "
+              "isolating what the hub adds. `python -m bench hub --runs 1 --rates 10 --duration 40 --levels '' "
+              "--burst 0 [--http-client httpx]` on that machine: added TTFT p95 949 and 2,089 ms on httpx (hub CPU "
+              "per question 126 and 111 ms, the relay's 51 and 54, retrieval 244 and 370 ms mean), 343 ms on aiohttp "
+              "(98 ms, the relay's 35, retrieval 93 ms): on two cores the questions' embeddings get the CPU the "
+              "streams no longer take. In the streaming levels the relay gains more than the hub, whose CPU per "
+              "1,000 tokens there is set as much by each turn's fixed work (its statements, its frames' Redis "
+              "calls) as by the stream (`--levels 200,200 --rates '' --burst 0`, alternating: hub 0.13 to 0.14 s "
+              "on aiohttp and 0.13 to 0.15 on httpx, the relay 0.09 to 0.11 and 0.13 to 0.17), so the ratio to "
+              "the relay at 200 sessions rose from about 1.0 to 1.2 to about 1.2 to 1.5; with answers of 600 "
+              "tokens (`--tokens 600`) the hub spends 1.02 to 1.08 times the relay's CPU per 1,000 tokens on "
+              "aiohttp and delivers 1.13 to 1.20 times its tokens per second."]
     series: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         for who in ("hub", "relay"):
@@ -716,6 +738,8 @@ def main(argv: list[str]) -> int:
                         help="the streaming levels on the hub with the manuals (retrieval); by default they run on "
                              "a hub whose knowledge base is empty")
     parser.add_argument("--server-log-level", default="warning")
+    parser.add_argument("--http-client", default="aiohttp", choices=("aiohttp", "httpx"),
+                        help="LLM_HTTP_CLIENT of the hub, and the relay's transport")
     args = parser.parse_args(argv)
     args.argv = argv
     write_result(asyncio.run(main_async(args)))

@@ -1,8 +1,9 @@
 """The baseline for the hub benchmark: a bare Starlette WebSocket relay of the provider's stream.
 
 No auth, no sessions, no storage, no replay: one socket, one streaming request through the same
-``openai`` client, its events read by the same reader as the hub's (``server/engine/sse.py``), each
-chunk forwarded as a frame. Run: ``python -m bench.relay PORT PROVIDER_URL``.
+``openai`` client on the same HTTP transport (``LLM_HTTP_CLIENT``, ``server.engine.llm.http_client``),
+its events read by the same reader as the hub's (``server/engine/sse.py``), each chunk forwarded as a
+frame. Run: ``python -m bench.relay PORT PROVIDER_URL [aiohttp|httpx]``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server.engine.llm import http_client
 from server.engine.sse import chunk_text, completion_chunks
 
 
-def make_app(provider_url: str) -> Starlette:
-    client = openai.AsyncOpenAI(base_url=provider_url, api_key="bench", max_retries=0)
+def make_app(provider_url: str, transport: str = "aiohttp") -> Starlette:
+    client = openai.AsyncOpenAI(base_url=provider_url, api_key="bench", max_retries=0,
+                                http_client=http_client(transport, openai.DEFAULT_CONNECTION_LIMITS))
 
     async def relay(ws: WebSocket) -> None:
         await ws.accept()
@@ -47,4 +50,4 @@ def make_app(provider_url: str) -> Starlette:
 
 
 if __name__ == "__main__":
-    uvicorn.run(make_app(sys.argv[2]), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    uvicorn.run(make_app(sys.argv[2], *sys.argv[3:4]), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)

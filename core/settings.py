@@ -113,6 +113,7 @@ FIELDS: tuple[Field, ...] = (
     _f("LLM_INTER_TOKEN_TIMEOUT_SECONDS", "float", 10.0, "Longest wait for the next token once the answer has started; a stream that stalls longer (silent, or sending only keep-alive comments) ends the answer as failed (`llm_interrupted`) with the text so far.", section=LLM),
     _f("LLM_ANSWER_DEADLINE_SECONDS", "float", 25.0, "Time the language model has for a whole answer: every attempt, backoff, the fallback model and the stream. Before the first token it ends in a retrieval-only answer, after it as failed (`llm_interrupted`) with the text so far; so every turn ends within about this plus retrieval.", section=LLM),
     _f("LLM_CONNECT_TIMEOUT_SECONDS", "float", 5.0, "TCP connect time-out to the provider.", section=LLM),
+    _f("LLM_HTTP_CLIENT", "str", "aiohttp", "The HTTP transport under the `openai` client for the provider's requests and streams: `aiohttp` (its C parser reads a streamed answer for about half the CPU per token; the default) or `httpx` (the client's own pure-Python transport). Time-outs, connection limits, errors and the proxies set in the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`) are handled alike.", choices=("aiohttp", "httpx"), section=LLM),
     _f("LLM_MAX_RETRIES", "int", 2, "Retries per model (429, 5xx, time-outs) before the first token.", section=LLM),
     _f("LLM_BACKOFF_SECONDS", "float", 0.5, "Base of the exponential backoff between retries (full jitter).", section=LLM),
     _f("LLM_MAX_TOKENS", "int", 700, "Maximum tokens per answer.", section=LLM),
@@ -286,6 +287,7 @@ class Settings:
     llm_inter_token_timeout_seconds: float
     llm_answer_deadline_seconds: float
     llm_connect_timeout_seconds: float
+    llm_http_client: str
     llm_max_retries: int
     llm_backoff_seconds: float
     llm_max_tokens: int

@@ -78,6 +78,23 @@ def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+def http_client(kind: str, limits: Any) -> Any:
+    """The HTTP client under the ``openai`` client (``LLM_HTTP_CLIENT``).
+
+    ``aiohttp``: the SDK's own aiohttp transport (``openai[aiohttp]``), whose C parser reads a streamed
+    answer for about half the CPU per token of the default pure-Python transport (h11 over anyio):
+    on a replica streaming many answers at once, reading the provider's streams was the largest
+    share of its event loop (docs/performance.md). ``httpx``: that default transport. Both keep the
+    SDK's request building, status errors, time-outs (the read time-out is the wait between two
+    reads with either) and the proxies set in the environment (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``NO_PROXY``)."""
+    if kind == "aiohttp":
+        return openai.DefaultAioHttpClient(limits=limits)
+    if kind == "httpx":
+        return openai.DefaultAsyncHttpxClient(limits=limits)
+    raise ValueError(f"unknown LLM_HTTP_CLIENT {kind!r} (aiohttp or httpx)")
+
+
 class OpenAIChat:
     """Streams chat completions from any OpenAI-compatible provider."""
 
@@ -101,7 +118,7 @@ class OpenAIChat:
             # every concurrent answer keeps its connection for the next: with the SDK's default of 100 idle
             # connections, the answers beyond the hundredth each opened a new one (a TLS handshake to a
             # hosted provider) and closed it after the answer
-            http_client=openai.DefaultAsyncHttpxClient(limits=type(limits)(
+            http_client=http_client(settings.llm_http_client, type(limits)(
                 max_connections=limits.max_connections, max_keepalive_connections=limits.max_connections,
                 keepalive_expiry=limits.keepalive_expiry)),
         )

@@ -1,6 +1,7 @@
 """Drill: the LLM provider misbehaves turn after turn (429 storms, requests that never answer, a slow first
 token, connection resets mid-stream, streams that stall without closing (silent, or sending only
-keep-alive comments), an error event or a garbled event in the stream, before the first token or after it).
+keep-alive comments), an error event or a garbled event in the stream, before the first token or after it),
+on each HTTP transport the service can use under the ``openai`` client (``LLM_HTTP_CLIENT``).
 
 What must hold: every turn ends (answer, fallback model, or retrieval-only answer; or failed with the
 partial answer when the stream broke after it started), within the answer deadline, and the ``done``
@@ -69,10 +70,12 @@ EXPECTED = {
 }
 
 
-async def test_every_turn_ends_and_says_how_while_the_provider_misbehaves(llm_settings, llm_server, running_server,
-                                                                          make_token, record_figures):
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])  # LLM_HTTP_CLIENT: each must bound every wait alike
+async def test_every_turn_ends_and_says_how_while_the_provider_misbehaves(transport, llm_settings, llm_server,
+                                                                          running_server, make_token, record_figures):
     settings = llm_settings(llm_timeout_seconds=FIRST_TOKEN, llm_inter_token_timeout_seconds=INTER_TOKEN,
-                            llm_answer_deadline_seconds=DEADLINE, llm_backoff_seconds=0.05, messages_per_minute=200)
+                            llm_answer_deadline_seconds=DEADLINE, llm_backoff_seconds=0.05, messages_per_minute=200,
+                            llm_http_client=transport)
     kinds = [kind for _ in range(ROUNDS) for kind in EXPECTED]
     random.Random(11).shuffle(kinds)
     durations: dict[str, float] = {}
@@ -105,7 +108,7 @@ async def test_every_turn_ends_and_says_how_while_the_provider_misbehaves(llm_se
         done = await client.until("done", timeout=20)
         await client.close()
     assert (done["status"], done["mode"]) == ("complete", "llm")
-    record_figures("llm_faults", {
+    record_figures(f"llm_faults_{transport}", {
         "turns": len(kinds), "kinds": sorted(EXPECTED), "longest_turn_seconds_by_kind":
         {k: round(v, 2) for k, v in sorted(durations.items())},
         "llm_timeout_seconds": FIRST_TOKEN, "llm_inter_token_timeout_seconds": INTER_TOKEN,
