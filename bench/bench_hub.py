@@ -697,7 +697,24 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "on aiohttp and 0.13 to 0.15 on httpx, the relay 0.09 to 0.11 and 0.13 to 0.17), so the ratio to "
               "the relay at 200 sessions rose from about 1.0 to 1.2 to about 1.2 to 1.5; with answers of 600 "
               "tokens (`--tokens 600`) the hub spends 1.02 to 1.08 times the relay's CPU per 1,000 tokens on "
-              "aiohttp and delivers 1.13 to 1.20 times its tokens per second."]
+              "aiohttp and delivers 1.13 to 1.20 times its tokens per second.",
+              "", "The fan-out with many idle connections (2026-12-04, the same machine, one run each of `python -m "
+              "bench hub --runs 1 --rates 10 --duration 30 --sessions 2000 --levels '' --burst 0`): with 2,000 "
+              "connected sessions instead of 200 the hub spent 171 ms of CPU per question instead of about 100 "
+              "and added 1,385 ms at p95. Its reader sent one "
+              "blocking XREAD that listed every followed session's stream, and each read (one per batch of frames, "
+              "at most every 10 ms) cost O(sessions) in Redis and in the hub (py-spy at 200 sessions: 15 % of the "
+              "event loop's samples). Now the script that appends a frame announces its seq on the session's "
+              "channel, each replica listens to all of them with one pattern subscription and reads only the "
+              "streams that have frames it has not delivered (docs/ARCHITECTURE.md; tests/server/"
+              "test_fanout_wakeups.py checks with Redis's MONITOR that the frames of one session are read from its "
+              "stream alone while 1,000 others are followed): 130 ms per question and 981 ms at p95, where the "
+              "relay too spends more with "
+              "2,000 sockets (44 ms per question against 25 to 35 with 200); with 200 sessions, 93.5 ms (p95 "
+              "337 ms). A subscription per session instead of the pattern measured 126 ms per question but cost "
+              "0.5 KiB more per idle connection (24.3 KiB at 10,000, over the goal of 24; with the pattern 23.8, "
+              "`python -m bench idle --runs 1 --levels 1000,10000`), so every replica hearing every announcement "
+              "(a few dozen bytes a frame) was kept."]
     series: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         for who in ("hub", "relay"):

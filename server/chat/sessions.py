@@ -46,7 +46,8 @@ class RedisUnavailable(DependencyUnavailable):
         super().__init__("redis", message, code="temporarily_unavailable")
 
 # KEYS[3] remembers which seq a publish got, so a publish retried after Redis went away before it
-# answered gets the same seq instead of a second copy of the frame.
+# answered gets the same seq instead of a second copy of the frame. KEYS[4] is the session's note
+# channel: the seq is announced there in the same atomic step (server/chat/fanout.py).
 _PUBLISH = """
 local done = redis.call('GET', KEYS[3])
 if done then
@@ -56,6 +57,7 @@ end
 local seq = redis.call('INCR', KEYS[1])
 local frame = string.gsub(ARGV[1], '"seq":0', '"seq":' .. seq, 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-1', 'f', frame)
+redis.call('PUBLISH', KEYS[4], seq)
 redis.call('SET', KEYS[3], seq, 'EX', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
@@ -72,6 +74,15 @@ return redis.call('GET', KEYS[1])
 
 def stream_key(session_id: str) -> str:
     return f"abp:s:{session_id}:frames"
+
+
+def note_channel(session_id: str) -> str:
+    """The channel that announces each frame appended to the session's stream (its seq), in the same
+    script as the append; the fan-out of every replica listens to all of them (``NOTE_PATTERN``)."""
+    return f"abp:s:{session_id}:note"
+
+
+NOTE_PATTERN = "abp:s:*:note"
 
 
 def seq_key(session_id: str) -> str:
@@ -190,7 +201,7 @@ class SessionState:
         body = dumps(frame, seq=0)  # the script puts the real seq in place of this 0, right after "type"
         if self.cipher is not None and self.cipher.enabled:
             body = self.cipher.seal(body)  # sealed, the seq is put in by whoever reads it (frame_text)
-        keys = [seq_key(session_id), stream_key(session_id), f"abp:pub:{uuid.uuid4().hex}"]
+        keys = [seq_key(session_id), stream_key(session_id), f"abp:pub:{uuid.uuid4().hex}", note_channel(session_id)]
         args: list[str | int] = [body, self.max_frames, self.ttl, PUBLISH_ID_TTL]
         seq, encoded = await self._outlast("publish", lambda: self.batch.script(self._publish, keys, args))
         text = frame_text(self.cipher, int(seq), encoded.decode() if isinstance(encoded, bytes) else encoded)

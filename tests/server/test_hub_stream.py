@@ -8,7 +8,7 @@ from testkit.wsclient import ChatClient
 
 
 async def test_answer_streams_in_numbered_frames(llm_settings, llm_server, running_server, make_token):
-    llm_server.llm.set_default({"kind": "stream", "text": "Replace the brush fuse [1]. Then restart.", "interval": 0.01})
+    llm_server.llm.set_default({"kind": "stream", "text": "Replace the brush fuse [1]. Then restart.", "interval": 0.05})
     async with running_server(llm_settings()) as srv:
         client = ChatClient(srv.ws_url, make_token())
         ready = await client.connect()
@@ -21,6 +21,7 @@ async def test_answer_streams_in_numbered_frames(llm_settings, llm_server, runni
     seqs = [f["seq"] for f in client.frames if "seq" in f]
     assert seqs == list(range(1, len(seqs) + 1))
     deltas = [f for f in client.frames if f["type"] == "delta"]
+    # tokens 50 ms apart: one joins the next frame only while a publish takes that long (server/chat/batching.py)
     assert len(deltas) > 3, "the answer should arrive in several chunks"
     assert client.answer_text(done["message_id"]) == "Replace the brush fuse [1]. Then restart."
     assert done["status"] == "complete" and done["mode"] == "llm"
