@@ -22,7 +22,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import httpx
+import httpx2
 import openai
 
 from core.errors import DependencyUnavailable, UpstreamError
@@ -36,19 +38,8 @@ from server.tracing import Tracing
 log = get_logger("server.llm")
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """HTTP transport errors of the openai client (recent versions ship their own httpx fork)."""
-    errors: list[type[BaseException]] = [httpx.HTTPError]
-    try:
-        import httpx2
-
-        errors.append(httpx2.HTTPError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = _transport_errors()
+# HTTP transport errors of the openai client (it runs on its own httpx fork, httpx2)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, httpx2.HTTPError)
 _OPEN_ERRORS: tuple[type[BaseException], ...] = (openai.OpenAIError, *_TRANSPORT_ERRORS)
 _RELAY_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, StreamError, openai.OpenAIError, *_TRANSPORT_ERRORS)
 
@@ -78,6 +69,41 @@ def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+class _ConnectErrors(httpx2.AsyncBaseTransport):
+    """The SDK's aiohttp transport, with a refused or unreachable provider reported as what it is.
+
+    That transport maps every ``aiohttp.ClientConnectionError`` to a *connect time-out*, so a provider
+    that refuses the connection, or whose name does not resolve, came out as ``APITimeoutError``
+    (counted as ``llm_errors{kind="timeout"}``, shown as such in ``/health``); here it is a
+    ``ConnectError`` again (``APIConnectionError``, ``kind="connection"``), as with httpx. A real
+    connect time-out stays one."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: Any) -> Any:
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx2.ConnectTimeout as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(cause, TimeoutError):
+                raise httpx2.ConnectError(str(exc), request=request) from cause
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _AioHttpClient(openai.DefaultAioHttpClient):
+    """``openai.DefaultAioHttpClient`` whose transports (direct and through a proxy) report errors as above."""
+
+    def _init_transport(self, *args: Any, **kwargs: Any) -> Any:
+        return _ConnectErrors(super()._init_transport(*args, **kwargs))
+
+    def _init_proxy_transport(self, *args: Any, **kwargs: Any) -> Any:
+        return _ConnectErrors(super()._init_proxy_transport(*args, **kwargs))
+
+
 def http_client(kind: str, limits: Any) -> Any:
     """The HTTP client under the ``openai`` client (``LLM_HTTP_CLIENT``).
 
@@ -89,7 +115,7 @@ def http_client(kind: str, limits: Any) -> Any:
     reads with either) and the proxies set in the environment (``HTTP_PROXY``, ``HTTPS_PROXY``,
     ``NO_PROXY``)."""
     if kind == "aiohttp":
-        return openai.DefaultAioHttpClient(limits=limits)
+        return _AioHttpClient(limits=limits)
     if kind == "httpx":
         return openai.DefaultAsyncHttpxClient(limits=limits)
     raise ValueError(f"unknown LLM_HTTP_CLIENT {kind!r} (aiohttp or httpx)")
