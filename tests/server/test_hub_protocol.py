@@ -189,15 +189,20 @@ async def test_slow_reader_is_disconnected_not_buffered(llm_settings, llm_server
         # never read; the answer is ~10 MB
         import httpx
 
+        # the gauge counts a connection once its hello is served, which on a busy machine can take a second or
+        # more: wait to see it counted before waiting for it to go, or a 0 read before the hello ends the test
+        counted = False
         async with httpx.AsyncClient() as http:
             for _ in range(150):
                 await asyncio.sleep(0.2)
                 metrics = (await http.get(srv.url + "/metrics")).text
-                if "abparts_ws_connections 0.0" in metrics:
+                counted = counted or "abparts_ws_connections 1.0" in metrics
+                if counted and "abparts_ws_connections 0.0" in metrics:
                     break
         sock.close()
         log = srv.log_text()
     # it fell behind (served from Redis at its pace, the outbox stays bounded), then the write timeout closed it
+    assert counted, "the connection was never counted as open"
     assert "abparts_ws_connections 0.0" in metrics
     assert "hub.client_behind" in log and "hub.write_timeout" in log
 
