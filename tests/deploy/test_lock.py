@@ -110,3 +110,14 @@ def test_vulnerability_audit_of_the_locked_set(tmp_path):
         pytest.skip(f"pip-audit could not reach its vulnerability database for {len(unaudited)} of {len(deps)} "
                     f"locked packages (for example {', '.join(unaudited[:3])}); those were NOT audited")
     assert result.returncode == 0, result.stderr
+
+
+def test_redis_replies_are_parsed_by_hiredis():
+    """`redis[hiredis]`: redis-py parses every reply in C when hiredis is importable. Its own Python parser
+    spends about twice the hub's CPU on the fan-out's announcements and the frames' pipelines
+    (docs/performance.md), so losing the extra from the locks must not go unnoticed."""
+    from redis._parsers import _AsyncHiredisParser
+    from redis.asyncio.connection import DefaultParser
+
+    assert "hiredis" in locked(RUNTIME_LOCK)
+    assert DefaultParser is _AsyncHiredisParser
