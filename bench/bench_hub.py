@@ -14,7 +14,8 @@ tokens per answer) through the same ``openai`` client; the hub also retrieves fr
 - per level: tokens delivered per second, server CPU seconds per 1,000 tokens, peak RSS, hub/relay;
 - with ``--idle N``: the memory per idle connection with N idle connections open.
 
-Run: ``python -m bench hub [--runs 2] [--rates 10,20] [--duration 20] [--sessions 200] [--levels 200,500]``
+Run: ``python -m bench hub [--runs 2] [--rates 10,20] [--duration 20] [--sessions 200] [--levels 200,500]``;
+``--replicas N`` runs the open loop and the burst on N hub processes sharing PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,22 +80,48 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-class Sampler:
-    """Samples a process's RSS and CPU while a level runs."""
+@dataclass(frozen=True)
+class Target:
+    """The server under test: the relay, or the hub's replicas (sessions are spread over them in turn, as
+    a load balancer would; CPU and memory are their sum)."""
 
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
+    urls: tuple[str, ...]
+    pids: tuple[int, ...]
+    metrics_urls: tuple[str, ...] = ()
+
+    def url(self, i: int) -> str:
+        return self.urls[i % len(self.urls)]
+
+    def cpu_seconds(self) -> float:
+        return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in self.pids)
+
+    def rss(self) -> int:
+        return sum(psutil.Process(pid).memory_info().rss for pid in self.pids)
+
+    async def metrics(self, http: httpx.AsyncClient) -> list[str]:
+        return [(await http.get(url)).text for url in self.metrics_urls]
+
+
+def hub_target(hubs: list[Any]) -> Target:
+    return Target(tuple(h.ws_url for h in hubs), tuple(h.proc.pid for h in hubs), tuple(h.url + "/metrics" for h in hubs))
+
+
+class Sampler:
+    """Samples the servers' RSS and CPU while a level runs."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
         self.peak = 0
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Sampler:
-        self.cpu0 = sum(self.proc.cpu_times()[:2])
+        self.cpu0 = self.target.cpu_seconds()
         self._task = asyncio.create_task(self._run())
         return self
 
     async def _run(self) -> None:
         while True:
-            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.peak = max(self.peak, self.target.rss())
             await asyncio.sleep(0.05)
 
     async def __aexit__(self, *exc: object) -> None:
@@ -101,7 +129,7 @@ class Sampler:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        self.cpu = sum(self.proc.cpu_times()[:2]) - self.cpu0
+        self.cpu = self.target.cpu_seconds() - self.cpu0
 
 
 async def one_session(url: str, hello: dict[str, Any] | None, start: asyncio.Event,
@@ -144,16 +172,16 @@ async def _session(url: str, hello: dict[str, Any] | None, start: asyncio.Event,
                 return {"error": f"error frame: {frame.get('code')}"}
 
 
-async def run_level(url: str, pid: int, n: int, make_hello: Any) -> dict[str, Any]:
+async def run_level(target: Target, n: int, make_hello: Any) -> dict[str, Any]:
     start = asyncio.Event()
     connected = asyncio.Semaphore(100)
     ready = [0]
-    tasks = [asyncio.create_task(one_session(url, make_hello(), start, connected, ready)) for _ in range(n)]
+    tasks = [asyncio.create_task(one_session(target.url(i), make_hello(), start, connected, ready)) for i in range(n)]
     deadline = time.perf_counter() + 120
     while ready[0] + sum(t.done() for t in tasks) < n and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)  # every client connected (or failed to) before the level starts
     await asyncio.sleep(0.5)
-    async with Sampler(pid) as sampler:
+    async with Sampler(target) as sampler:
         t0 = time.perf_counter()
         start.set()
         everything = await asyncio.gather(*tasks)
@@ -168,19 +196,19 @@ async def run_level(url: str, pid: int, n: int, make_hello: Any) -> dict[str, An
             "peak_rss_mb": sampler.peak / 2**20}
 
 
-async def idle_connections(url: str, pid: int, count: int, make_hello: Any) -> dict[str, float]:
-    proc = psutil.Process(pid)
-    before = proc.memory_info().rss
+async def idle_connections(target: Target, count: int, make_hello: Any) -> dict[str, float]:
+    before = target.rss()
     sockets = []
     for i in range(0, count, 250):
-        batch = await asyncio.gather(*[websockets.connect(url, open_timeout=60) for _ in range(min(250, count - i))])
+        batch = await asyncio.gather(*[websockets.connect(target.url(i + j), open_timeout=60)
+                                       for j in range(min(250, count - i))])
         for ws in batch:
             await ws.send(json.dumps(make_hello()))
         for ws in batch:
             await ws.recv()
         sockets.extend(batch)
     await asyncio.sleep(2)
-    after = proc.memory_info().rss
+    after = target.rss()
     await asyncio.gather(*[ws.close() for ws in sockets])
     return {"connections": count, "rss_before_mb": before / 2**20, "rss_after_mb": after / 2**20,
             "kib_per_connection": (after - before) / count / 1024}
@@ -225,14 +253,15 @@ class OpenLoopSession:
             self.busy = False
 
 
-async def open_loop(url: str, sessions: int, rate: float, duration: float, make_hello: Any,
+async def open_loop(target: Target, sessions: int, rate: float, duration: float, make_hello: Any,
                     seed: int) -> dict[str, Any]:
     """Questions arriving as a Poisson process at ``rate`` per second, each to a session not answering."""
     rng = random.Random(seed)
     sockets = []
     for i in range(0, sessions, 100):
-        batch = await asyncio.gather(*[websockets.connect(url, max_size=2**22, open_timeout=60, ping_timeout=None)
-                                       for _ in range(min(100, sessions - i))])
+        batch = await asyncio.gather(*[websockets.connect(target.url(i + j), max_size=2**22, open_timeout=60,
+                                                          ping_timeout=None)
+                                       for j in range(min(100, sessions - i))])
         for ws in batch:
             await ws.send(json.dumps(make_hello()))
         for ws in batch:
@@ -302,33 +331,32 @@ def metric_value(text: str, name: str) -> float:
     return 0.0
 
 
-async def open_loop_measured(url: str, pid: int, sessions: int, rate: float, duration: float, make_hello: Any,
-                             seed: int, metrics_url: str | None = None) -> dict[str, Any]:
-    """``open_loop`` plus the server's CPU seconds per question and, for the hub, its mean retrieval time."""
-    proc = psutil.Process(pid)
+async def open_loop_measured(target: Target, sessions: int, rate: float, duration: float, make_hello: Any,
+                             seed: int) -> dict[str, Any]:
+    """``open_loop`` plus the servers' CPU seconds per question and, for the hub, its mean retrieval time."""
     async with httpx.AsyncClient(timeout=30) as http:
-        before = (await http.get(metrics_url)).text if metrics_url else ""
-        cpu0 = sum(proc.cpu_times()[:2])
-        out = await open_loop(url, sessions, rate, duration, make_hello, seed=seed)
-        cpu = sum(proc.cpu_times()[:2]) - cpu0
-        after = (await http.get(metrics_url)).text if metrics_url else ""
+        before = await target.metrics(http)
+        cpu0 = target.cpu_seconds()
+        out = await open_loop(target, sessions, rate, duration, make_hello, seed=seed)
+        cpu = target.cpu_seconds() - cpu0
+        after = await target.metrics(http)
     out["cpu_ms_per_question"] = round(cpu * 1000 / max(1, out["answered"]), 1)
-    if metrics_url:
+    if target.metrics_urls:
         name = "abparts_retrieval_duration_seconds"
-        count = metric_value(after, name + "_count") - metric_value(before, name + "_count")
-        total = metric_value(after, name + "_sum") - metric_value(before, name + "_sum")
+        count = sum(metric_value(a, name + "_count") - metric_value(b, name + "_count") for a, b in zip(after, before, strict=True))
+        total = sum(metric_value(a, name + "_sum") - metric_value(b, name + "_sum") for a, b in zip(after, before, strict=True))
         out["retrieval_mean_ms"] = round(total * 1000 / count, 1) if count else None
     return out
 
 
-def batch_metrics(text: str) -> dict[str, float]:
-    """Model calls and queries of the hub's query batcher, from its /metrics text."""
+def batch_metrics(texts: list[str]) -> dict[str, float]:
+    """Model calls and queries of the hub replicas' query batchers, from their /metrics texts."""
     out = {"calls": 0.0, "queries": 0.0}
-    for line in text.splitlines():
+    for line in "\n".join(texts).splitlines():
         if line.startswith('abparts_kb_query_batch_size_count{kind="dense"}'):
-            out["calls"] = float(line.split()[-1])
+            out["calls"] += float(line.split()[-1])
         elif line.startswith('abparts_kb_query_batch_size_sum{kind="dense"}'):
-            out["queries"] = float(line.split()[-1])
+            out["queries"] += float(line.split()[-1])
     return out
 
 
@@ -361,12 +389,12 @@ async def new_database(dsn: str, name: str) -> str:
     return head.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
 
 
-async def stream_levels(out: dict[str, Any], hub: Any, hub_hello: Any, relay_url: str, relay_pid: int,
+async def stream_levels(out: dict[str, Any], hub: Target, hub_hello: Any, relay: Target,
                         levels: list[int], args: argparse.Namespace) -> None:
     """Every session of each level asks at once: tokens per second and CPU per 1,000 tokens, hub vs relay."""
     for n in levels:
-        h = summarize("hub", await run_level(hub.ws_url, hub.proc.pid, n, hub_hello), args.ttft)
-        b = summarize("relay", await run_level(relay_url, relay_pid, n, lambda: {"type": "hello"}), args.ttft)
+        h = summarize("hub", await run_level(hub, n, hub_hello), args.ttft)
+        b = summarize("relay", await run_level(relay, n, lambda: {"type": "hello"}), args.ttft)
         h["throughput_vs_relay"] = h["tokens_per_s"] / b["tokens_per_s"] if b["tokens_per_s"] else float("nan")
         h["cpu_vs_relay"] = (h["cpu_s_per_1k_tokens"] / b["cpu_s_per_1k_tokens"]
                              if b["cpu_s_per_1k_tokens"] else float("nan"))
@@ -377,7 +405,7 @@ async def stream_levels(out: dict[str, Any], hub: Any, hub_hello: Any, relay_url
 async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
     levels = [int(x) for x in args.levels.split(",") if x]
     rates = [float(x) for x in args.rates.split(",") if x]
-    out: dict[str, Any] = {"run": number, "profile": {"ttft_s": args.ttft, "interval_s": args.interval,
+    out: dict[str, Any] = {"run": number, "replicas": args.replicas, "profile": {"ttft_s": args.ttft, "interval_s": args.interval,
                                                       "tokens": args.tokens}, "http_client": args.http_client,
                            "open_loop": [], "levels": [], "burst": None, "idle": None,
                            "levels_retrieval": bool(args.levels_kb and not args.no_kb)}
@@ -388,7 +416,7 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
         provider = subprocess.Popen([sys.executable, "-m", "testkit.scripted_llm", "--port", str(llm_port),  # noqa: ASYNC220
                                      "--profile", f"tokens:{args.tokens}:{args.ttft}:{args.interval}"], cwd=ROOT)
         relay_port = free_port()
-        relay = subprocess.Popen([sys.executable, "-m", "bench.relay", str(relay_port),  # noqa: ASYNC220
+        relay_proc = subprocess.Popen([sys.executable, "-m", "bench.relay", str(relay_port),  # noqa: ASYNC220
                                   f"http://127.0.0.1:{llm_port}/v1", args.http_client], cwd=ROOT)
         # the passages' vectors are kept between runs (the sample manuals index in seconds, not minutes); the
         # questions are new every run, so their embeddings are computed
@@ -406,28 +434,34 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                             log_level=args.server_log_level, llm_http_client=args.http_client)
         try:
             await asyncio.sleep(2)
-            async with running_server(settings, log_dir=ROOT / "bench" / "results") as hub:
+            async with contextlib.AsyncExitStack() as stack:
+                hub = await stack.enter_async_context(running_server(settings, log_dir=ROOT / "bench" / "results"))
+
                 def hub_hello() -> dict[str, Any]:
                     return {"type": "hello", "token": mint_token(settings, user_id=uuid.uuid4().hex)}
 
                 def relay_hello() -> dict[str, Any]:
                     return {"type": "hello"}
 
-                relay_url = f"ws://127.0.0.1:{relay_port}/ws"
+                relay = Target((f"ws://127.0.0.1:{relay_port}/ws",), (relay_proc.pid,))
                 out["kb_chunks"] = 0 if args.no_kb else await wait_indexed(dsn)
+                # further replicas on the same PostgreSQL and Redis, once the first has indexed the manuals
+                hubs = [hub] + [await stack.enter_async_context(running_server(
+                    settings.replace(port=free_port(), kb_seed_samples=False), log_dir=ROOT / "bench" / "results"))
+                    for _ in range(args.replicas - 1)]
+                hub_group = hub_target(hubs)
                 if cache.exists():
                     EMBEDDING_CACHE.parent.mkdir(parents=True, exist_ok=True)
                     await asyncio.to_thread(_copy_sqlite, cache, EMBEDDING_CACHE)
                 async with httpx.AsyncClient() as http:  # warm both paths
-                    await http.get(hub.url + "/health/ready")
-                await run_level(hub.ws_url, hub.proc.pid, 5, hub_hello)
-                await run_level(relay_url, relay.pid, 5, relay_hello)
+                    for replica in hubs:
+                        await http.get(replica.url + "/health/ready")
+                await run_level(hub_group, 5 * len(hubs), hub_hello)
+                await run_level(relay, 5, relay_hello)
                 seed = time.time_ns()  # new questions in every run and invocation
                 for i, rate in enumerate(rates):
-                    h = await open_loop_measured(hub.ws_url, hub.proc.pid, args.sessions, rate, args.duration, hub_hello,
-                                                 seed=seed + i, metrics_url=hub.url + "/metrics")
-                    b = await open_loop_measured(relay_url, relay.pid, args.sessions, rate, args.duration, relay_hello,
-                                                 seed=seed + i)
+                    h = await open_loop_measured(hub_group, args.sessions, rate, args.duration, hub_hello, seed=seed + i)
+                    b = await open_loop_measured(relay, args.sessions, rate, args.duration, relay_hello, seed=seed + i)
                     row: dict[str, Any] = {"rate": rate, "hub": {**{k: v for k, v in h.items() if k != "ttft"}, **added(h["ttft"], args.ttft)},
                            "relay": {**{k: v for k, v in b.items() if k != "ttft"}, **added(b["ttft"], args.ttft)}}
                     out["open_loop"].append(row)
@@ -439,11 +473,11 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                 burst_n = args.burst if args.burst in levels else 0
                 if burst_n:  # the burst keeps retrieval: its floor is the query embeddings
                     async with httpx.AsyncClient() as http:
-                        before = batch_metrics((await http.get(hub.url + "/metrics")).text)
-                    h = summarize("hub", await run_level(hub.ws_url, hub.proc.pid, burst_n, hub_hello), args.ttft)
+                        before = batch_metrics(await hub_group.metrics(http))
+                    h = summarize("hub", await run_level(hub_group, burst_n, hub_hello), args.ttft)
                     async with httpx.AsyncClient() as http:
-                        after = batch_metrics((await http.get(hub.url + "/metrics")).text)
-                    b = summarize("relay", await run_level(relay_url, relay.pid, burst_n, relay_hello), args.ttft)
+                        after = batch_metrics(await hub_group.metrics(http))
+                    b = summarize("relay", await run_level(relay, burst_n, relay_hello), args.ttft)
                     floor = await embedding_floor(burst_n)
                     calls = after["calls"] - before["calls"]
                     out["burst"] = {"questions": burst_n, "hub_added_ttft_p95_ms": h["added_ttft_p95_ms"],
@@ -454,12 +488,12 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                     print(f"burst {burst_n}: hub p95 {h['added_ttft_p95_ms']:.0f} ms, floor {floor['batched_ms']:.0f} ms "
                           f"(x{out['burst']['vs_floor']:.2f}); {calls:.0f} model calls", flush=True)
                 if args.levels_kb:
-                    await stream_levels(out, hub, hub_hello, relay_url, relay.pid, levels, args)
+                    await stream_levels(out, hub_group, hub_hello, relay, levels, args)
                 async with httpx.AsyncClient() as http:  # the server's own view, for diagnosis
                     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
                     (ROOT / "bench" / "results" / "hub_metrics.txt").write_text((await http.get(hub.url + "/metrics")).text)
                 if args.idle:
-                    out["idle"] = await idle_connections(hub.ws_url, hub.proc.pid, args.idle, hub_hello)
+                    out["idle"] = await idle_connections(hub_group, args.idle, hub_hello)
                     print(f"idle: {out['idle']['connections']} connections, "
                           f"{out['idle']['kib_per_connection']:.1f} KiB per connection "
                           f"(RSS {out['idle']['rss_before_mb']:.0f} -> {out['idle']['rss_after_mb']:.0f} MiB)", flush=True)
@@ -473,10 +507,11 @@ async def one_run(args: argparse.Namespace, number: int) -> dict[str, Any]:
                     def hub2_hello() -> dict[str, Any]:
                         return {"type": "hello", "token": mint_token(settings, user_id=uuid.uuid4().hex)}
 
-                    await run_level(hub2.ws_url, hub2.proc.pid, 5, hub2_hello)
-                    await stream_levels(out, hub2, hub2_hello, f"ws://127.0.0.1:{relay_port}/ws", relay.pid, levels, args)
+                    stream_hub = hub_target([hub2])
+                    await run_level(stream_hub, 5, hub2_hello)
+                    await stream_levels(out, stream_hub, hub2_hello, relay, levels, args)
         finally:
-            for p in (provider, relay):
+            for p in (provider, relay_proc):
                 p.terminate()
                 p.wait(10)
     return out
@@ -714,7 +749,31 @@ def section(result: dict[str, Any], charts_dir: Path) -> str:
               "337 ms). A subscription per session instead of the pattern measured 126 ms per question but cost "
               "0.5 KiB more per idle connection (24.3 KiB at 10,000, over the goal of 24; with the pattern 23.8, "
               "`python -m bench idle --runs 1 --levels 1000,10000`), so every replica hearing every announcement "
-              "(a few dozen bytes a frame) was kept."]
+              "(a few dozen bytes a frame) was kept.",
+              "", "Two replicas on two cores (2026-12-04, a 2-core AMD EPYC faster than the one of the table: the "
+              "relay added 5 to 8 ms at p95; `python -m bench hub --runs 1 --rates 10 --duration 40 --levels "
+              "'' --burst 0 --replicas 2` alternating with `--replicas 1`, twice each; the sessions spread "
+              "over the replicas in turn, as nginx spreads them, their CPU summed): added TTFT p95 99.3 and "
+              "89.8 ms with two replicas, 99.4 and 95.4 ms with one; CPU per question 92.0 and 78.5 ms against "
+              "64.9 and 63.0 (each replica also hears the other's announcements and runs its own background "
+              "loops and query workers). So at 10 q/s the event loop is not what the 50 ms goal runs into. The "
+              "hub's debug lines in a run with one replica (the same command with `--server-log-level debug`, "
+              "added p95 102 ms): the turn's setup at most 1.1 ms at p95, the query's two embeddings p50 29 ms "
+              "and p95 68 ms (8 to 10 ms each on an idle core), the search's statements p50 4.6 ms and p95 "
+              "13.3 ms. The embeddings wait for cores they share with the streams, the provider, the client, "
+              "PostgreSQL and Redis; raising the priority of the hub's threads other than the event loop's "
+              "(`renice -n -10` on each, during the same command) made it worse: added p95 202 ms.",
+              "", "Redis replies are parsed by hiredis (`redis[hiredis]`, in C), which redis-py uses whenever it "
+              "is importable, instead of redis-py's own Python parser (tests/deploy/test_lock.py checks that "
+              "it is). A client process receiving 20,000 messages of a pattern subscription while sending 400 "
+              "pipelines of 50 XADD and 400 XREADs spent 0.70 to 0.72 s of CPU with hiredis and 1.55 to 1.63 s "
+              "without, three rounds each (py-spy at 200 streaming sessions had put the Redis client at 12 % "
+              "of the hub's samples, the fan-out's subscription reads at 4 %). In the whole benchmark the gain "
+              "is within the runs' spread (`python -m bench hub --runs 1 --rates 10 --duration 30 --levels "
+              "200,500 --burst 0`, alternating with hiredis and without, twice each): CPU per question at 10 "
+              "q/s 62.9 and 68.2 ms with it, 73.8 and 64.5 without; CPU per 1,000 tokens at 200 sessions 1.20 "
+              "and 1.24 times the relay's with it, 1.29 and 1.40 without; at 500, 1.36 and 1.32 with it, 1.33 "
+              "and 1.23 without (the relay's own CPU per 1,000 tokens moved by up to a fifth from run to run)."]
     series: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         for who in ("hub", "relay"):
@@ -754,6 +813,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--levels-kb", action="store_true",
                         help="the streaming levels on the hub with the manuals (retrieval); by default they run on "
                              "a hub whose knowledge base is empty")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="hub replicas (processes on one PostgreSQL and Redis) for the open loop, the burst and "
+                             "--levels-kb; sessions are spread over them in turn")
     parser.add_argument("--server-log-level", default="warning")
     parser.add_argument("--http-client", default="aiohttp", choices=("aiohttp", "httpx"),
                         help="LLM_HTTP_CLIENT of the hub, and the relay's transport")
